@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from scheduling import views_misc
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", views_misc.healthz, name="healthz"),
+    path("calendar/<str:token>.ics", views_misc.calendar_feed, name="calendar-feed"),
+    path("api/", include("scheduling.api.urls")),
+    path("", include("scheduling.web.urls")),
+]

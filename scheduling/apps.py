@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SchedulingConfig(AppConfig):
+    name = "scheduling"
+    verbose_name = "Ride-alongs"
+    default_auto_field = "django.db.models.BigAutoField"

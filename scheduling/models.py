@@ -1,0 +1,422 @@
+"""Ridealong's tables and the invariants the database can hold for us; no workflow here."""
+
+import uuid
+import zoneinfo
+from datetime import date, datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/London).") from None
+
+
+class ConsentPreference(models.TextChoices):
+    ASK = "ask", "Ask me each time"
+    ALWAYS = "always", "Always consent"
+    NEVER = "never", "Never host observers"
+
+
+class Profile(models.Model):
+    """The person behind a Django user; its primary key is the user's id, so a person id is a user id."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="profile"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    staff_number = models.CharField(max_length=40, unique=True, null=True, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    is_requester = models.BooleanField(default=False)
+    consent_preference = models.CharField(
+        max_length=10, choices=ConsentPreference.choices, default=ConsentPreference.ASK
+    )
+
+    def __str__(self) -> str:
+        return self.name or self.user.get_username()
+
+
+def display_name(user) -> str:
+    profile = getattr(user, "profile", None)
+    return (profile.name if profile else "") or user.get_full_name() or user.get_username()
+
+
+class Station(models.Model):
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=200)
+    address = models.CharField(max_length=500, blank=True)
+    timezone = models.CharField(max_length=64, default="Europe/London", validators=[validate_timezone])
+    min_notice_hours = models.PositiveIntegerField(default=72)
+    max_observers_per_day = models.PositiveIntegerField(null=True, blank=True)
+    crew_hosting_limit = models.PositiveIntegerField(null=True, blank=True, default=4)
+    observer_limit_365d = models.PositiveIntegerField(null=True, blank=True)
+    min_observer_age = models.PositiveIntegerField(default=18)
+    suspended_until = models.DateTimeField(null=True, blank=True)
+    suspension_reason = models.CharField(max_length=2000, blank=True)
+    leads = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="lead_of")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class ResourceKind(models.TextChoices):
+    AMBULANCE = "ambulance"
+    RAPID_RESPONSE_CAR = "rapid_response_car"
+    CONTROL_DESK = "control_desk"
+    OTHER = "other"
+
+
+class Resource(models.Model):
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="resources")
+    call_sign = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32, choices=ResourceKind.choices, default=ResourceKind.AMBULANCE)
+    observer_seats = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["station_id", "call_sign"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "call_sign"], name="resource_call_sign_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call_sign} ({self.station.code})"
+
+
+class ShiftStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class Shift(models.Model):
+    external_ref = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    # The station is the resource's, copied here so that searches and locks need no join.
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="shifts")
+    resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="shifts")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # The date of starts_at in the station's time zone, kept for the per-day capacity rule.
+    local_date = models.DateField()
+    observer_seats = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=ShiftStatus.choices, default=ShiftStatus.SCHEDULED)
+    crew = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CrewMember", related_name="crewed_shifts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [
+            models.Index(fields=["station", "starts_at"]),
+            models.Index(fields=["starts_at", "ends_at"]),
+            models.Index(fields=["station", "local_date"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource.call_sign} {self.local_starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def local_starts_at(self) -> datetime:
+        return self.starts_at.astimezone(self.station.tz)
+
+    @property
+    def local_ends_at(self) -> datetime:
+        return self.ends_at.astimezone(self.station.tz)
+
+    @property
+    def local_end_date(self) -> date:
+        return self.local_ends_at.date()
+
+    @property
+    def is_night(self) -> bool:
+        local = self.local_starts_at
+        return local.hour >= 17 or local.hour < 5 or self.local_end_date != local.date()
+
+    @property
+    def label(self) -> str:
+        """e.g. 'DA12 night shift, Loughborough'."""
+        part = "night" if self.is_night else "day"
+        return f"{self.resource.call_sign} {part} shift, {self.station.name}"
+
+
+class CrewRole(models.TextChoices):
+    PARAMEDIC = "paramedic"
+    TECHNICIAN = "technician"
+    EMT = "emt"
+    CALL_HANDLER = "call_handler"
+    CLINICIAN = "clinician"
+    OTHER = "other"
+
+
+class CrewMember(models.Model):
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="crew_members")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="crew_places")
+    role = models.CharField(max_length=20, choices=CrewRole.choices)
+    # Copies of the shift's interval and status so that PostgreSQL can forbid overlapping rosters.
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shift", "person"], name="crew_once_per_shift"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} as {self.role}"
+
+
+class ClearanceKind(models.TextChoices):
+    DBS = "dbs", "Enhanced DBS check"
+    CONFIDENTIALITY = "confidentiality", "Confidentiality agreement"
+    BRIEFING = "briefing", "Safety briefing"
+
+
+class Clearance(models.Model):
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clearances")
+    kind = models.CharField(max_length=40)
+    valid_from = models.DateField()
+    valid_until = models.DateField(null=True, blank=True)
+    reference = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["person_id", "kind", "valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gte=models.F("valid_from")),
+                name="clearance_until_after_from",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} from {self.valid_from}"
+
+
+class BookingStatus(models.TextChoices):
+    PENDING = "pending"
+    APPROVED = "approved"
+    WAITLISTED = "waitlisted"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+HELD_STATUSES = (BookingStatus.PENDING, BookingStatus.APPROVED)
+LIVE_STATUSES = (BookingStatus.PENDING, BookingStatus.APPROVED, BookingStatus.WAITLISTED)
+FINAL_STATUSES = (BookingStatus.DECLINED, BookingStatus.CANCELLED, BookingStatus.EXPIRED)
+
+
+class Outcome(models.TextChoices):
+    ATTENDED = "attended"
+    ENDED_EARLY = "ended_early"
+    NO_SHOW = "no_show"
+
+
+class Booking(models.Model):
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    shift = models.ForeignKey(Shift, on_delete=models.PROTECT, related_name="bookings")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_bookings"
+    )
+    purpose = models.TextField(max_length=2000)
+    allow_waitlist = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=BookingStatus.choices)
+    cancel_reason = models.CharField(max_length=40, blank=True)
+    status_note = models.TextField(blank=True)
+    lead_approved = models.BooleanField(default=False)
+    lead_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    revision = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    # When the status last changed: cancelled events leave the feed 14 days after it.
+    status_changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["shift", "status", "created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=BookingStatus.values), name="booking_status_valid"),
+            models.CheckConstraint(condition=Q(revision__gte=1), name="booking_revision_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Booking {self.pk} ({self.status})"
+
+    @property
+    def is_held(self) -> bool:
+        return self.status in HELD_STATUSES
+
+
+class PlaceState(models.TextChoices):
+    HELD = "held"
+    WAITLISTED = "waitlisted"
+    RELEASED = "released"
+
+
+class Place(models.Model):
+    """One observer's place in a booking."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="places")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="places")
+    # Copies of the shift, its interval and the place's state, so the database can hold
+    # "one live place per observer per shift" and (PostgreSQL) "no overlapping held places".
+    shift = models.ForeignKey(Shift, on_delete=models.PROTECT, related_name="places")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    state = models.CharField(max_length=12, choices=PlaceState.choices)
+    cancelled_by_observer = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["person", "state", "starts_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shift", "person"],
+                condition=~Q(state="released"),
+                name="one_live_place_per_observer_per_shift",
+            ),
+            models.UniqueConstraint(fields=["booking", "person"], name="observer_once_per_booking"),
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="place_interval_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} ({self.state})"
+
+
+class ConsentState(models.TextChoices):
+    PENDING = "pending"
+    GIVEN = "given"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class ConsentSource(models.TextChoices):
+    PREFERENCE = "preference"
+    PERSON = "person"
+
+
+class Consent(models.Model):
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="consents")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consents")
+    state = models.CharField(max_length=12, choices=ConsentState.choices, default=ConsentState.PENDING)
+    source = models.CharField(max_length=12, choices=ConsentSource.choices, blank=True)
+    at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["booking", "person"], name="consent_once_per_crew")]
+
+    def __str__(self) -> str:
+        return f"{self.person}: {self.state}"
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit events are never changed.")
+
+    def delete(self):
+        raise PermissionError("Audit events are never deleted.")
+
+
+class AuditEvent(models.Model):
+    """Append-only. A PostgreSQL trigger refuses UPDATE and DELETE as well (migration 0002)."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    code = models.CharField(max_length=40, blank=True)
+    note = models.TextField(blank=True)
+    # Whether the actor is shown only to leads and admins (crew decisions on consent).
+    actor_private = models.BooleanField(default=False)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Audit events are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are never deleted.")
+
+
+class Notification(models.Model):
+    """Outbox row, written in the transaction of the change it reports."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=40)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    attach_ics = models.BooleanField(default=False)
+    dedupe_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["sent_at", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class CalendarToken(models.Model):
+    person = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_token")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Calendar link of {self.person}"
+
+
+class IdempotencyRecord(models.Model):
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["person", "key"], name="idempotency_key_per_person")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,347 @@
+"""The rules of SPEC §5.2 as plain functions: given rows and a time, return violations.
+
+Services call these under the locks they took; nothing else decides whether a booking may be held.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count
+
+from .errors import RuleViolation
+from .models import (
+    HELD_STATUSES,
+    Booking,
+    Clearance,
+    ConsentPreference,
+    CrewMember,
+    Place,
+    PlaceState,
+    Shift,
+    ShiftStatus,
+)
+
+HOSTING_WINDOW = timedelta(days=28)
+OBSERVER_LIMIT_WINDOW = timedelta(days=365)
+
+
+def _name(person) -> str:
+    from .models import display_name
+
+    return display_name(person)
+
+
+def age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def active_crew(shift: Shift) -> list[CrewMember]:
+    return [c for c in shift.crew_members.select_related("person__profile") if c.active]
+
+
+def check_shift_open(shift: Shift, crew: Sequence[CrewMember]) -> list[RuleViolation]:
+    if shift.status == ShiftStatus.CANCELLED or shift.observer_seats == 0:
+        return [RuleViolation("This shift is not open to observers.", code="shift_unavailable")]
+    # Said without a reason: a crew member's preference is private (SPEC §4).
+    if any(c.person.profile.consent_preference == ConsentPreference.NEVER for c in crew):
+        return [RuleViolation("This shift is not open to observers.", code="shift_unavailable")]
+    return []
+
+
+def check_not_started(shift: Shift, now: datetime) -> list[RuleViolation]:
+    if now >= shift.starts_at:
+        return [
+            RuleViolation("This shift has already started, so its bookings can no longer change.", code="shift_started")
+        ]
+    return []
+
+
+def check_notice(shift: Shift, now: datetime) -> list[RuleViolation]:
+    hours = shift.station.min_notice_hours
+    if shift.starts_at - now < timedelta(hours=hours):
+        return [
+            RuleViolation(
+                f"{shift.station.name} needs at least {hours} hours' notice; choose a later shift.", code="too_late"
+            )
+        ]
+    return []
+
+
+def check_suspension(shift: Shift) -> list[RuleViolation]:
+    until = shift.station.suspended_until
+    if until is not None and shift.starts_at < until:
+        local = until.astimezone(shift.station.tz)
+        return [
+            RuleViolation(
+                f"Observations at {shift.station.name} are suspended until {local:%d %b %Y %H:%M}.",
+                code="station_suspended",
+            )
+        ]
+    return []
+
+
+def check_observers_not_crew(crew: Sequence[CrewMember], observers: Sequence) -> list[RuleViolation]:
+    crew_ids = {c.person_id for c in crew}
+    for person in observers:
+        if person.pk in crew_ids:
+            return [
+                RuleViolation(
+                    f"{_name(person)} is rostered on this shift and cannot also observe it.",
+                    code="observer_is_crew",
+                    data={"observer": person.pk},
+                )
+            ]
+    return []
+
+
+def check_duplicates(shift: Shift, observers: Sequence, exclude_booking: Booking | None) -> list[RuleViolation]:
+    places = Place.objects.filter(shift=shift, person__in=observers, state__in=[PlaceState.HELD, PlaceState.WAITLISTED])
+    if exclude_booking is not None:
+        places = places.exclude(booking=exclude_booking)
+    taken = set(places.values_list("person_id", flat=True))
+    for person in observers:
+        if person.pk in taken:
+            return [
+                RuleViolation(
+                    f"{_name(person)} already has a booking on this shift.",
+                    code="duplicate_booking",
+                    data={"observer": person.pk},
+                )
+            ]
+    return []
+
+
+def check_overlaps(shift: Shift, observers: Sequence, exclude_booking: Booking | None) -> list[RuleViolation]:
+    # Half-open intervals: a shift ending at 07:00 does not overlap one starting at 07:00.
+    places = Place.objects.filter(
+        person__in=observers, state=PlaceState.HELD, starts_at__lt=shift.ends_at, ends_at__gt=shift.starts_at
+    ).exclude(shift=shift)
+    if exclude_booking is not None:
+        places = places.exclude(booking=exclude_booking)
+    busy = set(places.values_list("person_id", flat=True))
+    for person in observers:
+        if person.pk in busy:
+            return [
+                RuleViolation(
+                    f"{_name(person)} already has a place on another shift at that time.",
+                    code="observer_overlap",
+                    data={"observer": person.pk},
+                )
+            ]
+    return []
+
+
+def clearance_covers(clearance: Clearance, shift: Shift) -> bool:
+    # Clearance dates are read in the station's zone: a night ending on the 29th needs the 29th.
+    start = shift.local_starts_at.date()
+    end = shift.local_end_date
+    return clearance.valid_from <= start and (clearance.valid_until is None or clearance.valid_until >= end)
+
+
+def check_clearances(
+    shift: Shift, observers: Sequence, clearances: Iterable[Clearance] | None = None
+) -> list[RuleViolation]:
+    required = list(settings.RIDEALONG_REQUIRED_CLEARANCES)
+    if not required:
+        return []
+    if clearances is None:
+        clearances = Clearance.objects.filter(person__in=observers, kind__in=required)
+    held: dict[tuple[int, str], list[Clearance]] = {}
+    for clearance in clearances:
+        held.setdefault((clearance.person_id, clearance.kind), []).append(clearance)
+    for person in observers:
+        for kind in required:
+            mine = held.get((person.pk, kind), [])
+            if any(clearance_covers(c, shift) for c in mine):
+                continue
+            label = kind.replace("_", " ")
+            if mine:
+                return [
+                    RuleViolation(
+                        f"{_name(person)}'s {label} clearance is not valid for the whole shift.",
+                        code="clearance_expired",
+                        data={"observer": person.pk, "kind": kind},
+                    )
+                ]
+            return [
+                RuleViolation(
+                    f"{_name(person)} has no {label} clearance on record.",
+                    code="clearance_missing",
+                    data={"observer": person.pk, "kind": kind},
+                )
+            ]
+    return []
+
+
+def check_ages(shift: Shift, observers: Sequence) -> list[RuleViolation]:
+    minimum = shift.station.min_observer_age
+    on = shift.local_starts_at.date()
+    for person in observers:
+        born = person.profile.date_of_birth
+        if born is not None and age_on(born, on) < minimum:
+            return [
+                RuleViolation(
+                    f"{_name(person)} must be at least {minimum} on the day of the shift.",
+                    code="observer_too_young",
+                    data={"observer": person.pk},
+                )
+            ]
+    return []
+
+
+def check_observer_limits(shift: Shift, observers: Sequence, exclude_booking: Booking | None) -> list[RuleViolation]:
+    limit = shift.station.observer_limit_365d
+    if limit is None:
+        return []
+    places = Place.objects.filter(
+        person__in=observers,
+        state=PlaceState.HELD,
+        shift__station_id=shift.station_id,
+        starts_at__gte=shift.starts_at - OBSERVER_LIMIT_WINDOW,
+        starts_at__lte=shift.starts_at,
+    )
+    if exclude_booking is not None:
+        places = places.exclude(booking=exclude_booking)
+    counts = dict(
+        places.values("person_id").annotate(n=Count("booking_id", distinct=True)).values_list("person_id", "n")
+    )
+    for person in observers:
+        if counts.get(person.pk, 0) + 1 > limit:
+            return [
+                RuleViolation(
+                    f"{_name(person)} has reached {shift.station.name}'s limit of {limit} observations a year.",
+                    code="observer_limit",
+                    data={"observer": person.pk},
+                )
+            ]
+    return []
+
+
+def busiest_window(starts: list[datetime], around: datetime) -> int:
+    """The most starts in any [t, t+28 days) that contains `around` (which is itself counted)."""
+    times = sorted([*starts, around])
+    best = 0
+    for t in times:
+        if around - HOSTING_WINDOW < t <= around:
+            best = max(best, sum(1 for s in times if t <= s < t + HOSTING_WINDOW))
+    return best
+
+
+def check_crew_hosting(
+    shift: Shift, crew: Sequence[CrewMember], exclude_booking: Booking | None
+) -> list[RuleViolation]:
+    limit = shift.station.crew_hosting_limit
+    if limit is None or not crew:
+        return []
+    bookings = Booking.objects.filter(
+        status__in=HELD_STATUSES,
+        shift__crew_members__person__in=[c.person_id for c in crew],
+        shift__crew_members__active=True,
+        shift__starts_at__gt=shift.starts_at - HOSTING_WINDOW,
+        shift__starts_at__lt=shift.starts_at + HOSTING_WINDOW,
+    )
+    if exclude_booking is not None:
+        bookings = bookings.exclude(pk=exclude_booking.pk)
+    starts: dict[int, list[datetime]] = {}
+    for person_id, starts_at in bookings.values_list("shift__crew_members__person_id", "shift__starts_at"):
+        starts.setdefault(person_id, []).append(starts_at)
+    for member in crew:
+        if busiest_window(starts.get(member.person_id, []), shift.starts_at) > limit:
+            return [
+                RuleViolation(
+                    "The crew of this shift have already agreed to host as many observers as they can "
+                    "this month; choose another shift.",
+                    code="crew_hosting_limit",
+                )
+            ]
+    return []
+
+
+def check_booking(
+    *,
+    shift: Shift,
+    observers: Sequence,
+    now: datetime,
+    new_request: bool,
+    exclude_booking: Booking | None = None,
+    crew: Sequence[CrewMember] | None = None,
+) -> list[RuleViolation]:
+    """Every rule of §5.2 but capacity, in a fixed order; the first failure comes first."""
+    if crew is None:
+        crew = active_crew(shift)
+    checks = [
+        lambda: check_shift_open(shift, crew),
+        lambda: check_not_started(shift, now),
+        lambda: check_notice(shift, now) if new_request else [],
+        lambda: check_suspension(shift),
+        lambda: check_observers_not_crew(crew, observers),
+        lambda: check_duplicates(shift, observers, exclude_booking),
+        lambda: check_overlaps(shift, observers, exclude_booking),
+        lambda: check_clearances(shift, observers),
+        lambda: check_ages(shift, observers),
+        lambda: check_observer_limits(shift, observers, exclude_booking),
+        lambda: check_crew_hosting(shift, crew, exclude_booking),
+    ]
+    for check in checks:
+        violations = check()
+        if violations:
+            return violations
+    return []
+
+
+def held_observers(shift: Shift, exclude_booking: Booking | None = None) -> int:
+    places = Place.objects.filter(shift=shift, state=PlaceState.HELD)
+    if exclude_booking is not None:
+        places = places.exclude(booking=exclude_booking)
+    return places.count()
+
+
+def free_capacity(shift: Shift, exclude_booking: Booking | None = None) -> int:
+    """Places a new party could take: the lesser of the shift's and the station-day's free places."""
+    free = shift.observer_seats - held_observers(shift, exclude_booking)
+    daily = shift.station.max_observers_per_day
+    if daily is not None:
+        day_places = Place.objects.filter(
+            state=PlaceState.HELD,
+            shift__station_id=shift.station_id,
+            shift__local_date=shift.local_date,
+        )
+        if exclude_booking is not None:
+            day_places = day_places.exclude(booking=exclude_booking)
+        free = min(free, daily - day_places.count())
+    return max(free, 0)
+
+
+def no_seats(shift: Shift) -> RuleViolation:
+    return RuleViolation("There are not enough free places on this shift for everyone in the request.", code="no_seats")
+
+
+def shift_overlaps_for_crew(
+    person_ids: Iterable[int], starts_at: datetime, ends_at: datetime, exclude_shift_id: int | None
+) -> set[int]:
+    """Crew members already rostered on a scheduled shift overlapping [starts_at, ends_at)."""
+    rows = CrewMember.objects.filter(
+        person_id__in=list(person_ids),
+        active=True,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
+    )
+    if exclude_shift_id is not None:
+        rows = rows.exclude(shift_id=exclude_shift_id)
+    return set(rows.values_list("person_id", flat=True))
+
+
+def validate_shift_times(starts_at: datetime, ends_at: datetime) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    if starts_at.tzinfo is None:
+        fields["starts_at"] = ["Give the time with an offset or Z."]
+    if ends_at.tzinfo is None:
+        fields["ends_at"] = ["Give the time with an offset or Z."]
+    if fields:
+        return fields
+    if ends_at <= starts_at:
+        fields["ends_at"] = ["The shift must end after it starts."]
+    elif ends_at - starts_at > timedelta(hours=24):
+        fields["ends_at"] = ["A shift lasts at most 24 hours."]
+    return fields

@@ -1,0 +1,209 @@
+"""Transactions, locks and the audit trail shared by every service."""
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, OperationalError, connection, transaction
+
+from ..errors import Busy, Forbidden, InvalidTransition, NotFound
+from ..models import AuditEvent, Booking, BookingStatus, Place, PlaceState, Shift, Station
+
+User = get_user_model()
+
+LOCK_ERROR_CODES = {"55P03", "40P01", "40001"}  # lock_not_available, deadlock_detected, serialization_failure
+
+
+def _is_lock_failure(error: DatabaseError) -> bool:
+    sqlstate = getattr(getattr(error, "__cause__", None), "sqlstate", None)
+    if sqlstate in LOCK_ERROR_CODES:
+        return True
+    return isinstance(error, OperationalError) and "database is locked" in str(error)
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """One transaction per operation, with a bounded lock wait that ends in `busy` (SPEC §5.3)."""
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # SET LOCAL dies with the transaction, so pooled connections keep their defaults.
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL lock_timeout = {int(settings.RIDEALONG_LOCK_TIMEOUT_MS)}")
+            yield
+    except DatabaseError as error:
+        if _is_lock_failure(error):
+            raise Busy() from error
+        raise
+
+
+def lock_shift(shift_id: int, *, extra_person_ids: Iterable[int] = ()) -> Shift:
+    """Lock station, shift, then every person the change may touch, by ascending id (SPEC §5.3).
+
+    The persons are the shift's crew, the observers of its live places and `extra_person_ids`;
+    locking them all up front lets waitlist promotion run without taking a lock out of order.
+    """
+    station_id = Shift.objects.filter(pk=shift_id).values_list("station_id", flat=True).first()
+    if station_id is None:
+        raise NotFound("That shift does not exist.")
+    Station.objects.select_for_update().filter(pk=station_id).values_list("pk", flat=True).get()
+    shift = Shift.objects.select_for_update(of=("self",)).select_related("station", "resource").get(pk=shift_id)
+    lock_persons(
+        {
+            *shift.crew_members.values_list("person_id", flat=True),
+            *Place.objects.filter(shift=shift).exclude(state=PlaceState.RELEASED).values_list("person_id", flat=True),
+            *extra_person_ids,
+        }
+    )
+    return shift
+
+
+def lock_persons(person_ids: Iterable[int]) -> None:
+    ids = sorted(set(person_ids))
+    if ids:
+        list(User.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+
+
+def lock_booking(booking_id: int, *, extra_person_ids: Iterable[int] = ()) -> Booking:
+    shift_id = Booking.objects.filter(pk=booking_id).values_list("shift_id", flat=True).first()
+    if shift_id is None:
+        raise NotFound("That booking does not exist.")
+    lock_shift(shift_id, extra_person_ids=extra_person_ids)
+    # Re-read under the locks: whatever we saw before waiting may have changed.
+    return Booking.objects.select_related("shift__station", "shift__resource", "requested_by__profile").get(
+        pk=booking_id
+    )
+
+
+def record_event(
+    *,
+    booking: Booking | None,
+    actor,
+    action: str,
+    now: datetime,
+    from_status: str = "",
+    to_status: str = "",
+    code: str = "",
+    note: str = "",
+    station: Station | None = None,
+    actor_private: bool = False,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        booking=booking,
+        station=station,
+        actor=actor,
+        action=action,
+        at=now,
+        from_status=from_status,
+        to_status=to_status,
+        code=code,
+        note=note,
+        actor_private=actor_private,
+    )
+
+
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    BookingStatus.PENDING: {
+        BookingStatus.APPROVED,
+        BookingStatus.DECLINED,
+        BookingStatus.CANCELLED,
+        BookingStatus.EXPIRED,
+        BookingStatus.WAITLISTED,
+    },
+    BookingStatus.APPROVED: {BookingStatus.PENDING, BookingStatus.CANCELLED, BookingStatus.WAITLISTED},
+    BookingStatus.WAITLISTED: {
+        BookingStatus.PENDING,
+        BookingStatus.DECLINED,
+        BookingStatus.CANCELLED,
+        BookingStatus.EXPIRED,
+    },
+    BookingStatus.DECLINED: set(),
+    BookingStatus.CANCELLED: set(),
+    BookingStatus.EXPIRED: set(),
+}
+
+
+def ensure_transition(booking: Booking, to: str) -> None:
+    if to not in ALLOWED_TRANSITIONS[booking.status]:
+        raise InvalidTransition(f"A {booking.status} booking cannot become {to}.")
+
+
+def place_state_for(status: str) -> str:
+    if status in (BookingStatus.PENDING, BookingStatus.APPROVED):
+        return PlaceState.HELD
+    if status == BookingStatus.WAITLISTED:
+        return PlaceState.WAITLISTED
+    return PlaceState.RELEASED
+
+
+def move_booking(
+    booking: Booking,
+    *,
+    to: str,
+    actor,
+    action: str,
+    now: datetime,
+    code: str = "",
+    note: str = "",
+    actor_private: bool = False,
+) -> None:
+    """Change a booking's status, its places and revision, and write the audit event."""
+    ensure_transition(booking, to)
+    from_status = booking.status
+    booking.status = to
+    booking.revision += 1
+    booking.updated_at = now
+    booking.status_changed_at = now
+    fields = ["status", "revision", "updated_at", "status_changed_at"]
+    if to in (BookingStatus.DECLINED, BookingStatus.CANCELLED, BookingStatus.EXPIRED, BookingStatus.WAITLISTED) or code:
+        booking.cancel_reason = code
+        booking.status_note = note
+        fields += ["cancel_reason", "status_note"]
+    elif to in (BookingStatus.PENDING, BookingStatus.APPROVED):
+        booking.cancel_reason = ""
+        fields.append("cancel_reason")
+    booking.save(update_fields=fields)
+    Place.objects.filter(booking=booking).exclude(state=PlaceState.RELEASED).update(state=place_state_for(to))
+    record_event(
+        booking=booking,
+        actor=actor,
+        action=action,
+        now=now,
+        from_status=from_status,
+        to_status=to,
+        code=code,
+        note=note,
+        actor_private=actor_private,
+    )
+
+
+def touch(booking: Booking, now: datetime) -> None:
+    """Something shown in a calendar changed: bump the revision (SPEC §5)."""
+    booking.revision += 1
+    booking.updated_at = now
+    booking.save(update_fields=["revision", "updated_at"])
+
+
+def is_admin(person) -> bool:
+    return bool(person is not None and person.is_active and person.is_staff)
+
+
+def is_lead_of(person, station_id: int) -> bool:
+    if person is None:
+        return False
+    return station_id in lead_station_ids(person)
+
+
+def lead_station_ids(person) -> set[int]:
+    cached = getattr(person, "_lead_station_ids", None)
+    if cached is None:
+        cached = set(Station.leads.through.objects.filter(user_id=person.pk).values_list("station_id", flat=True))
+        person._lead_station_ids = cached
+    return cached
+
+
+def ensure_lead_or_admin(person, station_id: int) -> None:
+    if not (is_admin(person) or is_lead_of(person, station_id)):
+        raise Forbidden("Only the station's leads can do that.")

@@ -1,0 +1,478 @@
+"""The booking life cycle of SPEC §4 and §5.1: every write to a booking goes through here."""
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError
+
+from .. import notifications, rules
+from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, RuleViolation, raise_if_any
+from ..models import (
+    FINAL_STATUSES,
+    HELD_STATUSES,
+    LIVE_STATUSES,
+    Booking,
+    BookingStatus,
+    Consent,
+    ConsentPreference,
+    ConsentSource,
+    ConsentState,
+    CrewMember,
+    Outcome,
+    Place,
+    PlaceState,
+    Shift,
+)
+from .base import (
+    is_admin,
+    is_lead_of,
+    lock_booking,
+    lock_shift,
+    move_booking,
+    record_event,
+    touch,
+    write_transaction,
+)
+
+User = get_user_model()
+
+MAX_PURPOSE = 2000
+
+
+def _observers(booking: Booking) -> list:
+    return [p.person for p in booking.places.select_related("person__profile").exclude(state=PlaceState.RELEASED)]
+
+
+def consent_summary(consents) -> str:
+    """`declined` if anyone declined or withdrew, `given` once everyone has, else `pending`."""
+    states = [c.state for c in consents]
+    if any(s in (ConsentState.DECLINED, ConsentState.WITHDRAWN) for s in states):
+        return "declined"
+    if all(s == ConsentState.GIVEN for s in states):
+        return "given"
+    return "pending"
+
+
+def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime) -> None:
+    """Create a consent per crew member; `always` gives it at once (SPEC §4)."""
+    for member in crew:
+        always = member.person.profile.consent_preference == ConsentPreference.ALWAYS
+        Consent.objects.get_or_create(
+            booking=booking,
+            person=member.person,
+            defaults={
+                "state": ConsentState.GIVEN if always else ConsentState.PENDING,
+                "source": ConsentSource.PREFERENCE if always else "",
+                "at": now if always else None,
+            },
+        )
+
+
+def settle(booking: Booking, *, actor, now: datetime) -> None:
+    """Approve a pending booking once the lead has approved and every crew member has consented."""
+    if booking.status != BookingStatus.PENDING or not booking.lead_approved:
+        return
+    if consent_summary(booking.consents.all()) != "given":
+        return
+    move_booking(booking, to=BookingStatus.APPROVED, actor=actor, action="approved", now=now)
+    notifications.tell_parties(booking, "approved", now=now)
+
+
+def _validate_request(requested_by, shift_id, observer_ids, purpose: str) -> tuple[Shift, list]:
+    fields: dict[str, list[str]] = {}
+    if not isinstance(purpose, str) or not purpose.strip():
+        fields["purpose"] = ["Say what the observers hope to learn; the crew and lead read this."]
+    elif len(purpose) > MAX_PURPOSE:
+        fields["purpose"] = [f"Keep the purpose to {MAX_PURPOSE} characters or fewer."]
+    shift = Shift.objects.select_related("station", "resource").filter(pk=shift_id).first()
+    if shift is None:
+        fields["shift"] = ["No shift has that id."]
+    if observer_ids is None:
+        observer_ids = [requested_by.pk]
+    observers = []
+    if not observer_ids:
+        fields["observers"] = ["Name at least one observer."]
+    elif len(set(observer_ids)) != len(observer_ids):
+        fields["observers"] = ["Name each observer once."]
+    else:
+        found = {u.pk: u for u in User.objects.select_related("profile").filter(pk__in=observer_ids, is_active=True)}
+        missing = [i for i in observer_ids if i not in found]
+        if missing:
+            fields["observers"] = [f"No active person has id {missing[0]}."]
+        observers = [found[i] for i in observer_ids if i in found]
+        if shift is not None and shift.observer_seats and len(observer_ids) > shift.observer_seats:
+            fields["observers"] = [f"This shift has {shift.observer_seats} observer seat(s); name fewer observers."]
+    if fields:
+        raise Invalid("Some of the request is not valid.", fields=fields)
+    return shift, observers
+
+
+def request_booking(
+    *,
+    requested_by,
+    shift_id: int,
+    observer_ids: list[int] | None = None,
+    purpose: str,
+    allow_waitlist: bool = True,
+    now: datetime,
+) -> Booking:
+    """Ask for places on a shift: pending if they fit, waitlisted (or `no_seats`) if not."""
+    if not requested_by.profile.is_requester:
+        raise Forbidden("Only requesters can ask for ride-alongs.")
+    _, observers = _validate_request(requested_by, shift_id, observer_ids, purpose)
+    try:
+        with write_transaction():
+            shift = lock_shift(shift_id, extra_person_ids=[o.pk for o in observers])
+            crew = rules.active_crew(shift)
+            raise_if_any(rules.check_booking(shift=shift, observers=observers, now=now, new_request=True, crew=crew))
+            fits = rules.free_capacity(shift) >= len(observers)
+            if not fits and not allow_waitlist:
+                raise rules.no_seats(shift)
+            status = BookingStatus.PENDING if fits else BookingStatus.WAITLISTED
+            booking = Booking.objects.create(
+                shift=shift,
+                requested_by=requested_by,
+                purpose=purpose.strip(),
+                allow_waitlist=allow_waitlist,
+                status=status,
+                created_at=now,
+                updated_at=now,
+                status_changed_at=now,
+            )
+            Place.objects.bulk_create(
+                [
+                    Place(
+                        booking=booking,
+                        person=o,
+                        shift=shift,
+                        starts_at=shift.starts_at,
+                        ends_at=shift.ends_at,
+                        state=PlaceState.HELD if fits else PlaceState.WAITLISTED,
+                    )
+                    for o in observers
+                ]
+            )
+            ask_crew(booking, crew, now)
+            record_event(booking=booking, actor=requested_by, action="requested", now=now, to_status=status)
+            if fits:
+                notifications.ask_station(booking, now=now)
+            else:
+                notifications.tell_parties(booking, "waitlisted", now=now)
+    except IntegrityError as error:
+        # The database's own guards (one live place per shift, no overlapping held places) caught a race.
+        raise RuleViolation("An observer already has a place at that time.", code="observer_overlap") from error
+    return booking
+
+
+def _ensure_not_started(booking: Booking, now: datetime) -> None:
+    raise_if_any(rules.check_not_started(booking.shift, now))
+
+
+def _ensure_deciding_lead(booking: Booking, lead) -> None:
+    if not (is_admin(lead) or is_lead_of(lead, booking.shift.station_id)):
+        raise Forbidden("Only the station's leads can approve or decline bookings.")
+    involved = {booking.requested_by_id, *booking.places.values_list("person_id", flat=True)}
+    if lead.pk in involved:
+        raise ConflictOfInterest()
+
+
+def approve_booking(*, booking_id: int, lead, now: datetime) -> Booking:
+    """Record the lead's approval; the booking is approved once every crew member has consented too."""
+    with write_transaction():
+        booking = lock_booking(booking_id)
+        _ensure_deciding_lead(booking, lead)
+        if booking.status != BookingStatus.PENDING:
+            raise InvalidTransition(f"Only a pending booking can be approved; this one is {booking.status}.")
+        if booking.lead_approved:
+            raise InvalidTransition("This booking already has a lead's approval.")
+        raise_if_any(
+            rules.check_booking(
+                shift=booking.shift, observers=_observers(booking), now=now, new_request=False, exclude_booking=booking
+            )
+        )
+        booking.lead_approved = True
+        booking.lead_approved_by = lead
+        booking.updated_at = now
+        booking.save(update_fields=["lead_approved", "lead_approved_by", "updated_at"])
+        record_event(
+            booking=booking,
+            actor=lead,
+            action="lead_approved",
+            now=now,
+            from_status=booking.status,
+            to_status=booking.status,
+        )
+        settle(booking, actor=lead, now=now)
+    return booking
+
+
+def decline_booking(*, booking_id: int, lead, reason: str, now: datetime) -> Booking:
+    """The lead says no, with a reason the requester will read."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid("Give a reason for declining.", fields={"reason": ["Give a reason for declining."]})
+    with write_transaction():
+        booking = lock_booking(booking_id)
+        _ensure_deciding_lead(booking, lead)
+        if booking.status not in (BookingStatus.PENDING, BookingStatus.WAITLISTED):
+            raise InvalidTransition(f"A {booking.status} booking cannot be declined; cancel it instead.")
+        _ensure_not_started(booking, now)
+        freed = booking.status in HELD_STATUSES
+        move_booking(
+            booking,
+            to=BookingStatus.DECLINED,
+            actor=lead,
+            action="declined",
+            now=now,
+            code="lead_declined",
+            note=reason.strip(),
+        )
+        notifications.tell_parties(booking, "declined", now=now, note=reason.strip())
+        if freed:
+            promote_waitlist(booking.shift, now=now)
+    return booking
+
+
+def cancel_booking(*, booking_id: int, actor, reason: str = "", now: datetime) -> Booking:
+    """The requester or a lead cancels the whole booking; an observer cancels only their own place."""
+    reason = reason.strip() if isinstance(reason, str) else ""
+    with write_transaction():
+        booking = lock_booking(booking_id)
+        is_lead = is_admin(actor) or is_lead_of(actor, booking.shift.station_id)
+        own_place = booking.places.filter(person=actor).exclude(state=PlaceState.RELEASED).first()
+        if booking.requested_by_id != actor.pk and not is_lead and own_place is None:
+            raise Forbidden("Only the requester, the observers and the station's leads can cancel this booking.")
+        if booking.status in FINAL_STATUSES:
+            raise InvalidTransition(f"This booking is already {booking.status}.")
+        _ensure_not_started(booking, now)
+        if booking.requested_by_id == actor.pk:
+            code = "requester_cancelled"
+        elif is_lead:
+            if not reason:
+                raise Invalid("Give a reason for cancelling.", fields={"reason": ["A lead must give a reason."]})
+            code = "lead_cancelled"
+        else:
+            _cancel_place(booking, own_place, actor=actor, note=reason, now=now)
+            return booking
+        freed = booking.status in HELD_STATUSES
+        move_booking(
+            booking, to=BookingStatus.CANCELLED, actor=actor, action="cancelled", now=now, code=code, note=reason
+        )
+        notifications.tell_parties(booking, "cancelled", now=now, note=reason)
+        if freed:
+            promote_waitlist(booking.shift, now=now)
+    return booking
+
+
+def _cancel_place(booking: Booking, place: Place, *, actor, note: str, now: datetime) -> None:
+    freed = booking.status in HELD_STATUSES
+    if not booking.places.exclude(state=PlaceState.RELEASED).exclude(pk=place.pk).exists():
+        move_booking(
+            booking,
+            to=BookingStatus.CANCELLED,
+            actor=actor,
+            action="cancelled",
+            now=now,
+            code="observer_cancelled",
+            note=note,
+        )
+        notifications.tell_parties(booking, "cancelled", now=now, note=note)
+    else:
+        place.state = PlaceState.RELEASED
+        place.cancelled_by_observer = True
+        place.save(update_fields=["state", "cancelled_by_observer"])
+        touch(booking, now)
+        record_event(
+            booking=booking,
+            actor=actor,
+            action="place_cancelled",
+            now=now,
+            from_status=booking.status,
+            to_status=booking.status,
+            note=note,
+        )
+    if freed:
+        promote_waitlist(booking.shift, now=now)
+
+
+def _crew_consent(booking: Booking, person) -> Consent:
+    consent = booking.consents.filter(person=person).first()
+    if consent is None:
+        raise Forbidden("Only the crew of this shift can answer for its consent.")
+    return consent
+
+
+def respond_to_booking(*, booking_id: int, person, decision: str, note: str = "", now: datetime) -> Booking:
+    """A crew member gives, declines or withdraws consent (SPEC §4)."""
+    handlers = {"give": give_consent, "decline": decline_consent, "withdraw": withdraw_consent}
+    if decision not in handlers:
+        raise Invalid("Choose give, decline or withdraw.", fields={"decision": ["Choose give, decline or withdraw."]})
+    return handlers[decision](booking_id=booking_id, person=person, note=note, now=now)
+
+
+def give_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
+    with write_transaction():
+        booking = lock_booking(booking_id)
+        consent = _crew_consent(booking, person)
+        if booking.status not in LIVE_STATUSES:
+            raise InvalidTransition(f"This booking is already {booking.status}.")
+        _ensure_not_started(booking, now)
+        if consent.state != ConsentState.PENDING:
+            raise InvalidTransition(f"Your consent is already {consent.state}.")
+        consent.state, consent.source, consent.at, consent.note = ConsentState.GIVEN, ConsentSource.PERSON, now, note
+        consent.save(update_fields=["state", "source", "at", "note"])
+        record_event(
+            booking=booking,
+            actor=person,
+            action="consent_given",
+            now=now,
+            from_status=booking.status,
+            to_status=booking.status,
+            actor_private=True,
+        )
+        settle(booking, actor=person, now=now)
+    return booking
+
+
+def decline_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
+    with write_transaction():
+        booking = lock_booking(booking_id)
+        consent = _crew_consent(booking, person)
+        if booking.status not in LIVE_STATUSES:
+            raise InvalidTransition(f"This booking is already {booking.status}.")
+        _ensure_not_started(booking, now)
+        if consent.state == ConsentState.GIVEN:
+            _withdraw(booking, consent, person, note, now)
+        elif consent.state == ConsentState.PENDING:
+            freed = booking.status in HELD_STATUSES
+            consent.state, consent.source, consent.at, consent.note = (
+                ConsentState.DECLINED,
+                ConsentSource.PERSON,
+                now,
+                note,
+            )
+            consent.save(update_fields=["state", "source", "at", "note"])
+            move_booking(
+                booking,
+                to=BookingStatus.DECLINED,
+                actor=person,
+                action="consent_declined",
+                now=now,
+                code="crew_declined",
+                note=note,
+                actor_private=True,
+            )
+            notifications.tell_parties(booking, "consent_declined", now=now)
+            if freed:
+                promote_waitlist(booking.shift, now=now)
+        else:
+            raise InvalidTransition(f"Your consent is already {consent.state}.")
+    return booking
+
+
+def withdraw_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
+    with write_transaction():
+        booking = lock_booking(booking_id)
+        consent = _crew_consent(booking, person)
+        if booking.status not in LIVE_STATUSES:
+            raise InvalidTransition(f"This booking is already {booking.status}.")
+        _ensure_not_started(booking, now)
+        if consent.state != ConsentState.GIVEN:
+            raise InvalidTransition("You can only withdraw consent you have given; decline instead.")
+        _withdraw(booking, consent, person, note, now)
+    return booking
+
+
+def _withdraw(booking: Booking, consent: Consent, person, note: str, now: datetime) -> None:
+    freed = booking.status in HELD_STATUSES
+    consent.state, consent.source, consent.at, consent.note = ConsentState.WITHDRAWN, ConsentSource.PERSON, now, note
+    consent.save(update_fields=["state", "source", "at", "note"])
+    move_booking(
+        booking,
+        to=BookingStatus.CANCELLED,
+        actor=person,
+        action="consent_withdrawn",
+        now=now,
+        code="consent_withdrawn",
+        note=note,
+        actor_private=True,
+    )
+    notifications.tell_parties(booking, "consent_withdrawn", now=now)
+    if freed:
+        promote_waitlist(booking.shift, now=now)
+
+
+def record_outcome(*, booking_id: int, person, outcome: str, now: datetime) -> Booking:
+    """Crew or a lead say how the ride-along went, once the shift has ended."""
+    if outcome not in Outcome.values:
+        raise Invalid(
+            "Choose attended, ended_early or no_show.", fields={"outcome": ["Choose attended, ended_early or no_show."]}
+        )
+    with write_transaction():
+        booking = lock_booking(booking_id)
+        is_crew = booking.shift.crew_members.filter(person=person, active=True).exists()
+        if not (is_crew or is_admin(person) or is_lead_of(person, booking.shift.station_id)):
+            raise Forbidden("Only the crew and the station's leads can record the outcome.")
+        if booking.status != BookingStatus.APPROVED:
+            raise InvalidTransition("Only an approved ride-along has an outcome.")
+        if now < booking.shift.ends_at:
+            raise InvalidTransition("Record the outcome once the shift has ended.")
+        booking.outcome = outcome
+        booking.updated_at = now
+        booking.save(update_fields=["outcome", "updated_at"])
+        record_event(
+            booking=booking,
+            actor=person,
+            action="outcome",
+            now=now,
+            from_status=booking.status,
+            to_status=booking.status,
+            code=outcome,
+        )
+    return booking
+
+
+def promote_waitlist(shift: Shift, *, now: datetime) -> list[Booking]:
+    """First come, first served: promote the oldest waitlisted bookings that now fit and pass every rule.
+
+    Runs inside the caller's transaction, which holds the locks of `lock_shift`.
+    """
+    if now >= shift.starts_at:
+        return []
+    promoted = []
+    crew = rules.active_crew(shift)
+    waiting = Booking.objects.filter(shift=shift, status=BookingStatus.WAITLISTED).order_by("created_at", "id")
+    for booking in waiting.select_related("shift__station", "requested_by"):
+        booking.shift = shift
+        observers = _observers(booking)
+        if rules.free_capacity(shift) < len(observers):
+            continue  # skipped, not dropped: a smaller party behind it may still fit
+        if rules.check_booking(
+            shift=shift, observers=observers, now=now, new_request=False, exclude_booking=booking, crew=crew
+        ):
+            continue
+        move_booking(booking, to=BookingStatus.PENDING, actor=None, action="promoted", now=now)
+        notifications.tell_parties(booking, "promoted", now=now)
+        notifications.ask_station(booking, now=now)
+        settle(booking, actor=None, now=now)
+        promoted.append(booking)
+    return promoted
+
+
+def expire_due(*, now: datetime) -> int:
+    """Expire every pending or waitlisted booking whose shift has started; safe to repeat."""
+    due = list(
+        Booking.objects.filter(
+            status__in=[BookingStatus.PENDING, BookingStatus.WAITLISTED],
+            shift__starts_at__lte=now,
+        ).values_list("pk", flat=True)
+    )
+    expired = 0
+    for booking_id in due:
+        with write_transaction():
+            booking = lock_booking(booking_id)
+            if booking.status not in (BookingStatus.PENDING, BookingStatus.WAITLISTED):
+                continue
+            move_booking(booking, to=BookingStatus.EXPIRED, actor=None, action="expired", now=now)
+            notifications.tell_parties(booking, "expired", now=now)
+            expired += 1
+    return expired

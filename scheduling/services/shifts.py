@@ -1,0 +1,347 @@
+"""Shifts and rota changes (SPEC §2, §7): creation, retimes, cancellation, crew swaps, seat changes."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError
+
+from .. import notifications, rules
+from ..errors import Invalid
+from ..models import (
+    HELD_STATUSES,
+    LIVE_STATUSES,
+    Booking,
+    BookingStatus,
+    Consent,
+    ConsentState,
+    CrewMember,
+    CrewRole,
+    Place,
+    PlaceState,
+    Resource,
+    Shift,
+    ShiftStatus,
+)
+from .base import ensure_lead_or_admin, lock_persons, lock_shift, move_booking, record_event, touch, write_transaction
+from .bookings import ask_crew, promote_waitlist, settle
+
+User = get_user_model()
+
+UNSET = object()
+
+
+@dataclass
+class ShiftChange:
+    """What a rota change asks for; fields left UNSET stay as they are."""
+
+    starts_at: object = UNSET
+    ends_at: object = UNSET
+    observer_seats: object = UNSET
+    status: object = UNSET
+    resource_id: object = UNSET
+    external_ref: object = UNSET
+    crew: object = UNSET  # list of (person_id, role)
+    notes: list[str] = field(default_factory=list)
+
+
+def _validate_crew(crew) -> list[tuple[int, str]]:
+    if not isinstance(crew, list | tuple):
+        raise Invalid("Crew must be a list.", fields={"crew": ["Give a list of {person, role}."]})
+    seen: set[int] = set()
+    cleaned = []
+    for person_id, role in crew:
+        if role not in CrewRole.values:
+            raise Invalid("Unknown crew role.", fields={"crew": [f"{role!r} is not a crew role."]})
+        if person_id in seen:
+            raise Invalid("A person is on the crew twice.", fields={"crew": [f"Person {person_id} is listed twice."]})
+        seen.add(person_id)
+        cleaned.append((person_id, role))
+    found = set(User.objects.filter(pk__in=seen, is_active=True).values_list("pk", flat=True))
+    missing = sorted(seen - found)
+    if missing:
+        raise Invalid("Unknown crew member.", fields={"crew": [f"No active person has id {missing[0]}."]})
+    return cleaned
+
+
+def _check_times(starts_at: datetime, ends_at: datetime) -> None:
+    fields = rules.validate_shift_times(starts_at, ends_at)
+    if fields:
+        raise Invalid("The shift's times are not valid.", fields=fields)
+
+
+def _check_crew_free(crew: list[tuple[int, str]], starts_at, ends_at, shift_id: int | None) -> None:
+    clash = rules.shift_overlaps_for_crew([p for p, _ in crew], starts_at, ends_at, shift_id)
+    if clash:
+        raise Invalid(
+            "A crew member is already rostered at that time.",
+            fields={"crew": [f"Person {min(clash)} is on another shift that overlaps this one."]},
+        )
+
+
+def local_date_of(starts_at: datetime, station) -> object:
+    # The shift's local date is the station's calendar date at its start (SPEC §2).
+    return starts_at.astimezone(station.tz).date()
+
+
+def create_shift(
+    *,
+    actor,
+    resource_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    observer_seats=None,
+    external_ref: str | None = None,
+    crew=(),
+    status: str = ShiftStatus.SCHEDULED,
+    now: datetime,
+) -> Shift:
+    resource = Resource.objects.select_related("station").filter(pk=resource_id).first()
+    if resource is None:
+        raise Invalid("Unknown resource.", fields={"resource": ["No resource has that id."]})
+    if actor is not None:
+        ensure_lead_or_admin(actor, resource.station_id)
+    _check_times(starts_at, ends_at)
+    if status not in ShiftStatus.values:
+        raise Invalid("Unknown status.", fields={"status": ["Choose scheduled or cancelled."]})
+    crew = _validate_crew(list(crew))
+    try:
+        with write_transaction():
+            # Station first, then persons by id (SPEC §5.3).
+            type(resource.station).objects.select_for_update().filter(pk=resource.station_id).exists()
+            lock_persons(p for p, _ in crew)
+            if status == ShiftStatus.SCHEDULED:
+                _check_crew_free(crew, starts_at, ends_at, None)
+            shift = Shift.objects.create(
+                external_ref=external_ref or None,
+                station=resource.station,
+                resource=resource,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                local_date=local_date_of(starts_at, resource.station),
+                observer_seats=resource.observer_seats if observer_seats is None else observer_seats,
+                status=status,
+            )
+            CrewMember.objects.bulk_create(
+                [
+                    CrewMember(
+                        shift=shift,
+                        person_id=p,
+                        role=r,
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                        active=status == ShiftStatus.SCHEDULED,
+                    )
+                    for p, r in crew
+                ]
+            )
+    except IntegrityError as error:
+        raise Invalid(
+            "The shift clashes with another.",
+            fields={
+                "external_ref": [
+                    "A shift with that reference exists, or a crew member is already rostered at that time."
+                ]
+            },
+        ) from error
+    return shift
+
+
+def apply_shift_change(*, shift_id: int, actor, change: ShiftChange, now: datetime) -> tuple[Shift, bool]:
+    """Apply a rota change and follow it through the shift's bookings (SPEC §7).
+
+    Returns the shift and whether anything changed. Nothing is written when nothing differs,
+    so importing the same rota twice bumps no revision.
+    """
+    new_crew = None if change.crew is UNSET else _validate_crew(list(change.crew))
+    try:
+        with write_transaction():
+            shift = lock_shift(shift_id, extra_person_ids=[p for p, _ in new_crew or []])
+            if actor is not None:
+                ensure_lead_or_admin(actor, shift.station_id)
+            changed = _apply(shift, actor, change, new_crew, now)
+    except IntegrityError as error:
+        raise Invalid(
+            "The change clashes with another shift.",
+            fields={"crew": ["A crew member is already rostered at that time, or the reference is taken."]},
+        ) from error
+    return shift, changed
+
+
+def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) -> bool:
+    starts_at = shift.starts_at if change.starts_at is UNSET else change.starts_at
+    ends_at = shift.ends_at if change.ends_at is UNSET else change.ends_at
+    seats = shift.observer_seats if change.observer_seats is UNSET else change.observer_seats
+    status = shift.status if change.status is UNSET else change.status
+    resource = shift.resource
+    if change.resource_id is not UNSET and change.resource_id != shift.resource_id:
+        resource = Resource.objects.filter(pk=change.resource_id, station_id=shift.station_id).first()
+        if resource is None:
+            raise Invalid("Unknown resource.", fields={"resource": ["Choose a resource of the same station."]})
+    _check_times(starts_at, ends_at)
+    if not isinstance(seats, int) or seats < 0:
+        raise Invalid("Seats must be zero or more.", fields={"observer_seats": ["Give a whole number, 0 or more."]})
+    if status not in ShiftStatus.values:
+        raise Invalid("Unknown status.", fields={"status": ["Choose scheduled or cancelled."]})
+
+    old_crew = {c.person_id: c for c in shift.crew_members.all()}
+    if new_crew is None:
+        new_crew = [(p, c.role) for p, c in old_crew.items()]
+    crew_ids = {p for p, _ in new_crew}
+    retimed = (starts_at, ends_at) != (shift.starts_at, shift.ends_at)
+    crew_changed = crew_ids != set(old_crew)
+    roles_changed = any(old_crew[p].role != r for p, r in new_crew if p in old_crew)
+    seats_changed = seats != shift.observer_seats
+    status_changed = status != shift.status
+    ref_changed = change.external_ref is not UNSET and (change.external_ref or None) != shift.external_ref
+    resource_changed = resource.pk != shift.resource_id
+    if not any([retimed, crew_changed, roles_changed, seats_changed, status_changed, ref_changed, resource_changed]):
+        return False
+
+    if status == ShiftStatus.SCHEDULED and (retimed or crew_changed or status_changed):
+        _check_crew_free(new_crew, starts_at, ends_at, shift.pk)
+
+    old_seats = shift.observer_seats
+    shift.starts_at, shift.ends_at, shift.observer_seats, shift.status = starts_at, ends_at, seats, status
+    shift.resource = resource
+    shift.local_date = local_date_of(starts_at, shift.station)
+    if ref_changed:
+        shift.external_ref = change.external_ref or None
+    shift.save(
+        update_fields=[
+            "starts_at",
+            "ends_at",
+            "observer_seats",
+            "status",
+            "resource",
+            "local_date",
+            "external_ref",
+            "updated_at",
+        ]
+    )
+
+    active = status == ShiftStatus.SCHEDULED
+    leavers = set(old_crew) - crew_ids
+    CrewMember.objects.filter(shift=shift, person_id__in=leavers).delete()
+    for person_id, role in new_crew:
+        member = old_crew.get(person_id)
+        if member is None:
+            CrewMember.objects.create(
+                shift=shift, person_id=person_id, role=role, starts_at=starts_at, ends_at=ends_at, active=active
+            )
+        elif member.role != role:
+            member.role = role
+            member.save(update_fields=["role"])
+    CrewMember.objects.filter(shift=shift).update(starts_at=starts_at, ends_at=ends_at, active=active)
+
+    if status_changed and status == ShiftStatus.CANCELLED:
+        for booking in Booking.objects.filter(shift=shift, status__in=LIVE_STATUSES).select_related("requested_by"):
+            booking.shift = shift
+            move_booking(
+                booking,
+                to=BookingStatus.CANCELLED,
+                actor=actor,
+                action="shift_cancelled",
+                now=now,
+                code="shift_cancelled",
+                note="The shift was cancelled.",
+            )
+            notifications.tell_parties(booking, "cancelled", now=now, note="The shift was cancelled.")
+        return True
+
+    crew = rules.active_crew(shift)
+    live = list(
+        Booking.objects.filter(shift=shift, status__in=LIVE_STATUSES)
+        .order_by("created_at", "id")
+        .select_related("requested_by")
+    )
+    for booking in live:
+        booking.shift = shift
+    if retimed or crew_changed:
+        for booking in live:
+            if booking.status not in HELD_STATUSES:
+                continue
+            observers = [
+                p.person for p in booking.places.select_related("person__profile").exclude(state=PlaceState.RELEASED)
+            ]
+            broken = rules.check_booking(
+                shift=shift, observers=observers, now=now, new_request=False, exclude_booking=booking, crew=crew
+            )
+            if broken:
+                rule = broken[0]
+                note = f"{rule.code}: {rule.detail}"
+                move_booking(
+                    booking,
+                    to=BookingStatus.CANCELLED,
+                    actor=actor,
+                    action="shift_changed",
+                    now=now,
+                    code="shift_changed",
+                    note=note,
+                )
+                notifications.tell_parties(booking, "cancelled", now=now, note=rule.detail)
+    if retimed:
+        Place.objects.filter(shift=shift).update(starts_at=starts_at, ends_at=ends_at)
+    live = [b for b in live if b.status in LIVE_STATUSES]
+    if retimed or resource_changed:
+        for booking in live:
+            touch(booking, now)
+            record_event(
+                booking=booking,
+                actor=actor,
+                action="shift_changed",
+                now=now,
+                from_status=booking.status,
+                to_status=booking.status,
+                code="shift_changed",
+            )
+            notifications.tell_parties(booking, "shift_changed", now=now)
+    if crew_changed:
+        _follow_crew_change(shift, live, leavers, crew, actor, now)
+    if seats < old_seats:
+        _fit_reduced_seats(shift, live, actor, now)
+    promote_waitlist(shift, now=now)
+    return True
+
+
+def _follow_crew_change(shift: Shift, live: list[Booking], leavers: set[int], crew, actor, now: datetime) -> None:
+    """A leaver's consent is dropped; a newcomer is asked, or their preference applies (SPEC §4)."""
+    Consent.objects.filter(booking__in=live, person_id__in=leavers).delete()
+    for booking in live:
+        before = set(booking.consents.values_list("person_id", flat=True))
+        ask_crew(booking, crew, now)
+        newcomers = booking.consents.exclude(person_id__in=before)
+        asked = [c.person for c in newcomers.filter(state=ConsentState.PENDING).select_related("person")]
+        if booking.status == BookingStatus.APPROVED and asked:
+            # Seats and the lead's approval are kept; only the newcomer's consent is missing.
+            move_booking(
+                booking,
+                to=BookingStatus.PENDING,
+                actor=actor,
+                action="crew_changed",
+                now=now,
+                note="A new crew member has been asked to consent.",
+            )
+        if booking.status == BookingStatus.PENDING:
+            notifications.queue(booking, "consent_requested", asked, now=now)
+        settle(booking, actor=actor, now=now)
+
+
+def _fit_reduced_seats(shift: Shift, live: list[Booking], actor, now: datetime) -> None:
+    """The most recently created held bookings go back to the waiting list until the rest fit."""
+    held = [b for b in live if b.status in HELD_STATUSES]
+    count = Place.objects.filter(shift=shift, state=PlaceState.HELD).count()
+    for booking in sorted(held, key=lambda b: (b.created_at, b.pk), reverse=True):
+        if count <= shift.observer_seats:
+            break
+        count -= booking.places.filter(state=PlaceState.HELD).count()
+        move_booking(
+            booking,
+            to=BookingStatus.WAITLISTED,
+            actor=actor,
+            action="seats_reduced",
+            now=now,
+            code="seats_reduced",
+            note="The shift now has fewer observer seats.",
+        )
+        notifications.tell_parties(booking, "waitlisted", now=now)

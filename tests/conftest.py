@@ -1,0 +1,103 @@
+import zoneinfo
+from datetime import UTC, datetime
+
+import pytest
+from django.core.cache import cache
+
+from tests.factories import local, make_person, make_resource, make_shift, make_station
+
+LONDON = zoneinfo.ZoneInfo("Europe/London")
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+
+
+@pytest.fixture
+def now():
+    return datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def requester(db):
+    return make_person("rachel", requester=True, name="Rachel Requester")
+
+
+@pytest.fixture
+def mentor(db):
+    return make_person("mo", requester=True, name="Mo Mentor")
+
+
+@pytest.fixture
+def paramedic(db):
+    return make_person("pat", name="Pat Paramedic", cleared=False)
+
+
+@pytest.fixture
+def technician(db):
+    return make_person("terry", name="Terry Technician", preference="always", cleared=False)
+
+
+@pytest.fixture
+def lead(db):
+    return make_person("lee", name="Lee Lead", cleared=False)
+
+
+@pytest.fixture
+def outsider(db):
+    return make_person("otto", name="Otto Outsider", cleared=False)
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_person("ada", name="Ada Admin", staff=True, cleared=False)
+
+
+@pytest.fixture
+def station(lead):
+    return make_station("LGH", name="Loughborough", address="Epinal Way, Loughborough", leads=[lead])
+
+
+@pytest.fixture
+def resource(station):
+    return make_resource(station, "DA12", seats=2)
+
+
+@pytest.fixture
+def night(resource, paramedic, technician, now):
+    """19:00 10 Oct 2026 to 07:00 11 Oct 2026, London: a night that crosses midnight."""
+    return make_shift(
+        resource,
+        local(2026, 10, 10, 19),
+        local(2026, 10, 11, 7),
+        crew=[(paramedic, "paramedic"), (technician, "technician")],
+        now=now,
+    )
+
+
+@pytest.fixture
+def london():
+    return LONDON
+
+
+@pytest.fixture
+def book(now):
+    from scheduling import services
+
+    def _book(person, shift, observers=None, *, at=None, allow_waitlist=True, purpose="Learn how nights run"):
+        return services.request_booking(
+            requested_by=person,
+            shift_id=shift.pk,
+            observer_ids=None if observers is None else [o.pk for o in observers],
+            purpose=purpose,
+            allow_waitlist=allow_waitlist,
+            now=at or now,
+        )
+
+    return _book
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
