@@ -4,7 +4,7 @@ Services call these under the locks they took; nothing else decides whether a bo
 """
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count
@@ -340,6 +340,8 @@ def validate_shift_times(starts_at: datetime, ends_at: datetime) -> dict[str, li
         fields["ends_at"] = ["Give the time with an offset or Z."]
     if fields:
         return fields
+    # Subtract in UTC: Python ignores the offsets of two datetimes that share a tzinfo object.
+    starts_at, ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     if ends_at <= starts_at:
         fields["ends_at"] = ["The shift must end after it starts."]
     elif ends_at - starts_at > timedelta(hours=24):

@@ -1,7 +1,7 @@
 """Shifts and rota changes (SPEC §2, §7): creation, retimes, cancellation, crew swaps, seat changes."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
@@ -102,6 +102,7 @@ def create_shift(
     if actor is not None:
         ensure_lead_or_admin(actor, resource.station_id)
     _check_times(starts_at, ends_at)
+    starts_at, ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     if status not in ShiftStatus.values:
         raise Invalid("Unknown status.", fields={"status": ["Choose scheduled or cancelled."]})
     crew = _validate_crew(list(crew))
@@ -179,6 +180,8 @@ def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) ->
         if resource is None:
             raise Invalid("Unknown resource.", fields={"resource": ["Choose a resource of the same station."]})
     _check_times(starts_at, ends_at)
+    # Stored and compared in UTC, whatever offset the rota gave.
+    starts_at, ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     if not isinstance(seats, int) or seats < 0:
         raise Invalid("Seats must be zero or more.", fields={"observer_seats": ["Give a whole number, 0 or more."]})
     if status not in ShiftStatus.values:
