@@ -1,12 +1,74 @@
+"""Endpoints outside the API: the health check and the calendar feed (SPEC §9, §11)."""
+
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.http import http_date, parse_etags, parse_http_date_safe
+from django.views.decorators.http import require_http_methods
+
+from . import selectors
+from .calendar import build_feed
+from .models import CalendarToken
+from .services import token_digest
 
 
 def healthz(request):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any database failure means unhealthy
+        return JsonResponse({"status": "unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
 
 
-def calendar_feed(request, token):
-    return HttpResponse(status=404)
+def _not_found():
+    return HttpResponse("No calendar at this address.\n", status=404, content_type="text/plain; charset=utf-8")
+
+
+@require_http_methods(["GET", "HEAD"])
+def calendar_feed(request, token: str):
+    if not token.startswith("rla_") or len(token) > 128:
+        return _not_found()
+    # Found by digest only: the token itself is never stored.
+    link = CalendarToken.objects.select_related("person__profile").filter(digest=token_digest(token)).first()
+    if link is None or not link.person.is_active:
+        return _not_found()
+    person = link.person
+    now = timezone.now()
+    fingerprint, latest = selectors.feed_fingerprint(person, now)
+    etag = f'"{fingerprint[:40]}-{now.year}"'
+    last_modified = http_date((latest or link.created_at).timestamp())
+    headers = {
+        "ETag": etag,
+        "Last-Modified": last_modified,
+        "Cache-Control": "private, max-age=300",
+        "Referrer-Policy": "no-referrer",
+        "X-Robots-Tag": "noindex",
+    }
+    if_none_match = request.headers.get("If-None-Match")
+    not_modified = False
+    if if_none_match is not None:
+        tags = parse_etags(if_none_match)
+        not_modified = "*" in tags or etag in tags
+    else:
+        since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
+        not_modified = since is not None and latest is not None and int(latest.timestamp()) <= since
+    if not_modified:
+        response = HttpResponseNotModified()
+        for key, value in headers.items():
+            response[key] = value
+        return response
+    bookings = (
+        selectors.feed_bookings(person, now)
+        .select_related("shift__station", "shift__resource")
+        .prefetch_related("places", "shift__crew_members")
+        .order_by("shift__starts_at", "pk")
+    )
+    body = build_feed(owner=person, bookings=list(bookings), now=now, name="Ride-alongs")
+    response = HttpResponse(b"" if request.method == "HEAD" else body, content_type="text/calendar; charset=utf-8")
+    response["Content-Length"] = str(len(body))
+    for key, value in headers.items():
+        response[key] = value
+    patch_vary_headers(response, ["Accept-Encoding"])
+    return response

@@ -101,3 +101,17 @@ def book(now):
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def api():
+    """An API client signed in as whoever is passed: api(person).get(...)."""
+    from rest_framework.test import APIClient
+
+    def _client(person=None):
+        client = APIClient()
+        if person is not None:
+            client.force_authenticate(person)
+        return client
+
+    return _client

@@ -1,1 +1,36 @@
-urlpatterns = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+v1 = [
+    path("auth/token", views.TokenView.as_view(), name="api-token"),
+    path("me", views.MeView.as_view(), name="api-me"),
+    path("me/calendar-link", views.CalendarLinkView.as_view(), name="api-calendar-link"),
+    path("stations", views.StationListView.as_view(), name="api-stations"),
+    path("stations/<str:pk>", views.StationDetailView.as_view(), name="api-station"),
+    path("stations/<str:pk>/suspend", views.StationSuspendView.as_view(), name="api-station-suspend"),
+    path("resources", views.ResourceListView.as_view(), name="api-resources"),
+    path("resources/<str:pk>", views.ResourceDetailView.as_view(), name="api-resource"),
+    path("people", views.PersonListView.as_view(), name="api-people"),
+    path("people/<str:pk>", views.PersonDetailView.as_view(), name="api-person"),
+    path("people/<str:pk>/clearances", views.ClearanceListView.as_view(), name="api-person-clearances"),
+    path("clearances/<str:pk>", views.ClearanceDetailView.as_view(), name="api-clearance"),
+    path("shifts", views.ShiftListView.as_view(), name="api-shifts"),
+    path("shifts/<str:pk>", views.ShiftDetailView.as_view(), name="api-shift"),
+    path("bookings", views.BookingListView.as_view(), name="api-bookings"),
+    path("bookings/<str:pk>", views.BookingDetailView.as_view(), name="api-booking"),
+    path("bookings/<str:pk>/approve", views.ApproveView.as_view(), name="api-booking-approve"),
+    path("bookings/<str:pk>/decline", views.DeclineView.as_view(), name="api-booking-decline"),
+    path("bookings/<str:pk>/cancel", views.CancelView.as_view(), name="api-booking-cancel"),
+    path("bookings/<str:pk>/consent", views.ConsentView.as_view(), name="api-booking-consent"),
+    path("bookings/<str:pk>/outcome", views.OutcomeView.as_view(), name="api-booking-outcome"),
+    path("bookings/<str:pk>/history", views.BookingHistoryView.as_view(), name="api-booking-history"),
+    path("bookings/<str:pk>/ics", views.BookingIcsView.as_view(), name="api-booking-ics"),
+]
+
+urlpatterns = [
+    *[path("v1/" + str(p.pattern), p.callback, name=p.name) for p in v1],
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,221 @@
+"""The Django admin: reads freely; booking decisions go through the same services as the API."""
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.utils import timezone
+
+from . import services
+from .errors import BookingError
+from .models import (
+    AuditEvent,
+    Booking,
+    CalendarToken,
+    Clearance,
+    Consent,
+    CrewMember,
+    Notification,
+    Place,
+    Profile,
+    Resource,
+    Shift,
+    Station,
+)
+
+User = get_user_model()
+
+
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    can_delete = False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PersonAdmin(UserAdmin):
+    inlines = [ProfileInline]
+    list_display = ["username", "email", "is_active", "is_staff"]
+
+
+class ResourceInline(admin.TabularInline):
+    model = Resource
+    extra = 0
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "timezone", "min_notice_hours", "suspended_until"]
+    filter_horizontal = ["leads"]
+    inlines = [ResourceInline]
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    list_display = ["call_sign", "station", "kind", "observer_seats"]
+    list_filter = ["station", "kind"]
+
+
+class CrewInline(admin.TabularInline):
+    model = CrewMember
+    extra = 0
+    fields = ["person", "role"]
+    readonly_fields = ["person", "role"]
+    can_delete = False
+
+
+@admin.register(Shift)
+class ShiftAdmin(admin.ModelAdmin):
+    """Shifts are edited through the API or the rota import, so that §7 follows every change."""
+
+    list_display = ["id", "external_ref", "resource", "starts_at", "ends_at", "observer_seats", "status"]
+    list_filter = ["station", "status"]
+    search_fields = ["external_ref"]
+    date_hierarchy = "starts_at"
+    inlines = [CrewInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Clearance)
+class ClearanceAdmin(admin.ModelAdmin):
+    list_display = ["person", "kind", "valid_from", "valid_until", "reference"]
+    list_filter = ["kind"]
+    search_fields = ["person__username", "reference"]
+
+    def save_model(self, request, obj, form, change):
+        now = timezone.now()
+        if change:
+            services.update_clearance(actor=request.user, clearance=obj, now=now, **form.cleaned_data)
+        else:
+            created = services.add_clearance(
+                actor=request.user,
+                person=obj.person,
+                kind=obj.kind,
+                valid_from=obj.valid_from,
+                valid_until=obj.valid_until,
+                reference=obj.reference,
+                now=now,
+            )
+            obj.pk = created.pk
+
+    def delete_model(self, request, obj):
+        services.remove_clearance(actor=request.user, clearance=obj, now=timezone.now())
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is not None and super().has_delete_permission(request, obj)
+
+
+class PlaceInline(admin.TabularInline):
+    model = Place
+    extra = 0
+    fields = ["person", "state"]
+    readonly_fields = fields
+    can_delete = False
+
+
+class ConsentInline(admin.TabularInline):
+    model = Consent
+    extra = 0
+    fields = ["person", "state", "source", "at", "note"]
+    readonly_fields = fields
+    can_delete = False
+
+
+class EventInline(admin.TabularInline):
+    model = AuditEvent
+    extra = 0
+    fields = ["at", "actor", "action", "from_status", "to_status", "code", "note"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+def _run(modeladmin, request, queryset, action):
+    for booking in queryset:
+        try:
+            action(booking)
+        except BookingError as error:
+            modeladmin.message_user(request, f"Booking {booking.pk}: {error.detail}", messages.ERROR)
+        else:
+            modeladmin.message_user(request, f"Booking {booking.pk}: done.", messages.SUCCESS)
+
+
+@admin.action(description="Approve as lead (re-checks every rule)")
+def approve(modeladmin, request, queryset):
+    _run(
+        modeladmin,
+        request,
+        queryset,
+        lambda b: services.approve_booking(booking_id=b.pk, lead=request.user, now=timezone.now()),
+    )
+
+
+@admin.action(description="Cancel (as admin)")
+def cancel(modeladmin, request, queryset):
+    _run(
+        modeladmin,
+        request,
+        queryset,
+        lambda b: services.cancel_booking(
+            booking_id=b.pk, actor=request.user, reason="Cancelled by an admin", now=timezone.now()
+        ),
+    )
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = ["id", "shift", "requested_by", "status", "lead_approved", "revision", "created_at"]
+    list_filter = ["status", "shift__station"]
+    readonly_fields = [f.name for f in Booking._meta.fields]
+    inlines = [PlaceInline, ConsentInline, EventInline]
+    actions = [approve, cancel]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "booking", "actor", "action", "from_status", "to_status", "code"]
+    list_filter = ["action"]
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["id", "recipient", "kind", "subject", "created_at", "sent_at", "attempts"]
+    list_filter = ["kind"]
+    readonly_fields = [f.name for f in Notification._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CalendarToken)
+class CalendarTokenAdmin(admin.ModelAdmin):
+    list_display = ["person", "created_at"]
+    readonly_fields = ["person", "created_at"]
+    exclude = ["digest"]
+
+    def has_add_permission(self, request):
+        return False

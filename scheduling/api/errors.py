@@ -1,0 +1,82 @@
+"""One error body for every failure: {"code", "detail", "fields"?} (SPEC §6)."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from ..errors import BookingError, Busy
+
+logger = logging.getLogger(__name__)
+
+CODES = {
+    exceptions.NotAuthenticated: ("not_authenticated", "Sign in first: send `Authorization: Token <token>`."),
+    exceptions.AuthenticationFailed: ("authentication_failed", "The token or credentials were not accepted."),
+    exceptions.PermissionDenied: ("forbidden", "You are not allowed to do that."),
+    exceptions.NotFound: ("not_found", "Not found."),
+    exceptions.MethodNotAllowed: ("method_not_allowed", "That method is not allowed here."),
+    exceptions.NotAcceptable: ("not_acceptable", "Ask for application/json."),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", "Send the body as application/json."),
+    exceptions.Throttled: ("throttled", "Too many requests; wait a little and try again."),
+}
+
+
+def _flatten(detail) -> dict:
+    if isinstance(detail, dict):
+        return {key: _messages(value) for key, value in detail.items()}
+    return {"non_field_errors": _messages(detail)}
+
+
+def _messages(value):
+    if isinstance(value, dict):
+        return {k: _messages(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            return [str(v) for v in value]
+        return [_messages(v) for v in value]
+    return [str(value)]
+
+
+def _first_message(fields) -> str:
+    for key, value in fields.items():
+        while isinstance(value, dict | list) and value:
+            value = next(iter(value.values())) if isinstance(value, dict) else value[0]
+        if isinstance(value, str):
+            return value if key == "non_field_errors" else f"{key}: {value}"
+    return "Some of the input is not valid."
+
+
+def error_response(code: str, detail: str, status_code: int, *, fields=None, headers=None) -> Response:
+    body = {"code": code, "detail": detail}
+    if fields is not None:
+        body["fields"] = fields
+    return Response(body, status=status_code, headers=headers)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, BookingError):
+        headers = {"Retry-After": str(Busy.retry_after)} if isinstance(exc, Busy) else None
+        fields = exc.fields if exc.fields is not None else ({} if exc.status == 400 else None)
+        return error_response(exc.code, exc.detail, exc.status, fields=fields, headers=headers)
+    if isinstance(exc, Http404):
+        return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, DjangoPermissionDenied):
+        return error_response("forbidden", "You are not allowed to do that.", status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        return error_response("invalid", _first_message(fields), status.HTTP_400_BAD_REQUEST, fields=fields)
+    if isinstance(exc, exceptions.ParseError):
+        return error_response("invalid", f"The body is not valid JSON: {exc.detail}", 400, fields={})
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        for cls, (code, detail) in CODES.items():
+            if isinstance(exc, cls):
+                return error_response(code, detail, exc.status_code, headers=headers or None)
+        return error_response("error", str(exc.detail), exc.status_code, headers=headers or None)
+    return None

@@ -1,0 +1,350 @@
+"""Shapes of SPEC §6. Serializers parse and present; they decide nothing about bookings."""
+
+import zoneinfo
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .. import selectors
+from ..models import (
+    AuditEvent,
+    Booking,
+    Clearance,
+    ConsentPreference,
+    CrewRole,
+    Outcome,
+    Resource,
+    ResourceKind,
+    Shift,
+    ShiftStatus,
+    Station,
+    validate_timezone,
+)
+from ..services import consent_summary, lead_station_ids
+
+User = get_user_model()
+
+
+def local_iso(value: datetime | None, tz) -> str | None:
+    # Every datetime leaves in the station's local offset (SPEC §2).
+    if value is None:
+        return None
+    return value.astimezone(tz).isoformat()
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is a 400 rather than silently ignored."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        writable = {name for name, f in self.fields.items() if not f.read_only}
+        unknown = sorted(set(data) - writable)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class AwareDateTimeField(serializers.Field):
+    default_error_messages = {
+        "invalid": "Give a date and time in ISO 8601 with an offset, e.g. 2026-10-24T19:00:00+01:00.",
+        "naive": "The time has no offset; add one (e.g. +01:00) or Z.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > 64:
+            self.fail("invalid")
+        try:
+            value = parse_datetime(data.strip())
+        except ValueError:
+            value = None
+        if value is None:
+            self.fail("invalid")
+        if value.tzinfo is None:
+            self.fail("naive")
+        return value
+
+    def to_representation(self, value):
+        return value.isoformat() if value else None
+
+
+@extend_schema_field(OpenApiTypes.DATE)
+class StrictDateField(serializers.Field):
+    default_error_messages = {"invalid": "Give a date as YYYY-MM-DD."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) != 10:
+            self.fail("invalid")
+        try:
+            value = parse_date(data)
+        except ValueError:
+            value = None
+        if value is None:
+            self.fail("invalid")
+        return value
+
+    def to_representation(self, value):
+        return value.isoformat() if value else None
+
+
+class TokenRequestSerializer(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class ClearanceSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    person = serializers.IntegerField(source="person_id", read_only=True)
+    kind = serializers.CharField(max_length=40)
+    valid_from = StrictDateField()
+    valid_until = StrictDateField(required=False, allow_null=True)
+    reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class MeSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    is_requester = serializers.BooleanField(read_only=True)
+    lead_of = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    consent_preference = serializers.ChoiceField(choices=ConsentPreference.choices)
+    clearances = ClearanceSerializer(many=True, read_only=True)
+
+    def to_representation(self, user):
+        profile = user.profile
+        return {
+            "id": user.pk,
+            "username": user.username,
+            "name": profile.name,
+            "is_requester": profile.is_requester,
+            "lead_of": sorted(lead_station_ids(user)),
+            "consent_preference": profile.consent_preference,
+            "clearances": ClearanceSerializer(user.clearances.order_by("kind", "valid_from", "id"), many=True).data,
+        }
+
+
+class PersonSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    staff_number = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
+    date_of_birth = StrictDateField(required=False, allow_null=True)
+    is_requester = serializers.BooleanField(required=False)
+    consent_preference = serializers.ChoiceField(choices=ConsentPreference.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+    password = serializers.CharField(write_only=True, required=False, max_length=256, trim_whitespace=False)
+
+    def to_representation(self, user):
+        profile = user.profile
+        return {
+            "id": user.pk,
+            "username": user.username,
+            "name": profile.name,
+            "email": user.email,
+            "staff_number": profile.staff_number,
+            "date_of_birth": profile.date_of_birth.isoformat() if profile.date_of_birth else None,
+            "is_requester": profile.is_requester,
+            "consent_preference": profile.consent_preference,
+            "is_active": user.is_active,
+        }
+
+
+class StationSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    code = serializers.RegexField(r"^[A-Za-z0-9_-]+\Z", max_length=16)
+    name = serializers.CharField(max_length=200)
+    address = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    timezone = serializers.CharField(max_length=64, required=False, validators=[validate_timezone])
+    min_notice_hours = serializers.IntegerField(min_value=0, max_value=24 * 365, required=False)
+    max_observers_per_day = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
+    crew_hosting_limit = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
+    observer_limit_365d = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
+    min_observer_age = serializers.IntegerField(min_value=0, max_value=120, required=False)
+    suspended_until = serializers.SerializerMethodField()
+    suspension_reason = serializers.CharField(read_only=True)
+    leads = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+
+    def get_suspended_until(self, station) -> str | None:
+        return local_iso(station.suspended_until, station.tz)
+
+    def to_representation(self, station):
+        data = super().to_representation(station)
+        data["leads"] = sorted(u.pk for u in station.leads.all())
+        return data
+
+    def validate_timezone(self, value):
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError("Not an IANA time zone name.") from None
+        return value
+
+
+class SuspendSerializer(StrictSerializer):
+    until = AwareDateTimeField()
+    reason = serializers.CharField(max_length=2000)
+    cancel_bookings = serializers.BooleanField(required=False, default=False)
+
+
+class ResourceSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    station = serializers.IntegerField(source="station_id", min_value=1)
+    call_sign = serializers.CharField(max_length=32)
+    kind = serializers.ChoiceField(choices=ResourceKind.choices, required=False)
+    observer_seats = serializers.IntegerField(min_value=0, max_value=100, required=False)
+
+
+class CrewEntrySerializer(StrictSerializer):
+    person = serializers.IntegerField(min_value=1, allow_null=True)
+    role = serializers.ChoiceField(choices=CrewRole.choices)
+
+
+class ShiftSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    external_ref = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+    station = serializers.IntegerField(source="station_id", read_only=True)
+    resource = serializers.IntegerField(source="resource_id", min_value=1)
+    starts_at = AwareDateTimeField()
+    ends_at = AwareDateTimeField()
+    observer_seats = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    seats_free = serializers.IntegerField(read_only=True)
+    status = serializers.ChoiceField(choices=ShiftStatus.choices, required=False)
+    crew = CrewEntrySerializer(many=True, required=False)
+
+    def to_representation(self, shift):
+        viewer = self.context["request"].user
+        tz = shift.station.tz
+        crew = list(shift.crew_members.all())
+        show_names = selectors.sees_crew_names(viewer, shift, {c.person_id for c in crew})
+        held = getattr(shift, "held", None)
+        if held is None:
+            held = shift.places.filter(state="held").count()
+        return {
+            "id": shift.pk,
+            "external_ref": shift.external_ref,
+            "station": shift.station_id,
+            "resource": shift.resource_id,
+            "starts_at": local_iso(shift.starts_at, tz),
+            "ends_at": local_iso(shift.ends_at, tz),
+            "observer_seats": shift.observer_seats,
+            "seats_free": max(shift.observer_seats - held, 0),
+            "status": shift.status,
+            "crew": [{"person": c.person_id if show_names else None, "role": c.role} for c in crew],
+        }
+
+
+class BookingRequestSerializer(StrictSerializer):
+    shift = serializers.IntegerField(min_value=1, max_value=2**62)
+    observers = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**62), required=False, allow_empty=False, max_length=100
+    )
+    purpose = serializers.CharField(max_length=2000, trim_whitespace=True)
+    allow_waitlist = serializers.BooleanField(required=False, default=True)
+
+
+class ConsentEntrySerializer(serializers.Serializer):
+    person = serializers.IntegerField()
+    state = serializers.CharField()
+    source = serializers.CharField(allow_null=True)
+    at = serializers.CharField(allow_null=True)
+
+
+class BookingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    uid = serializers.UUIDField()
+    shift = serializers.IntegerField()
+    requested_by = serializers.IntegerField()
+    observers = serializers.ListField(child=serializers.IntegerField())
+    purpose = serializers.CharField()
+    allow_waitlist = serializers.BooleanField()
+    status = serializers.CharField()
+    cancel_reason = serializers.CharField(allow_null=True)
+    revision = serializers.IntegerField()
+    lead_approved = serializers.BooleanField()
+    consent = serializers.ChoiceField(choices=["pending", "given", "declined"])
+    consents = ConsentEntrySerializer(many=True, required=False)
+    outcome = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def to_representation(self, booking: Booking):
+        viewer = self.context["request"].user
+        tz = booking.shift.station.tz
+        consents = list(booking.consents.all())
+        data = {
+            "id": booking.pk,
+            "uid": str(booking.uid),
+            "shift": booking.shift_id,
+            "requested_by": booking.requested_by_id,
+            "observers": [p.person_id for p in booking.places.all() if p.state != "released"],
+            "purpose": booking.purpose,
+            "allow_waitlist": booking.allow_waitlist,
+            "status": booking.status,
+            "cancel_reason": booking.cancel_reason or None,
+            "revision": booking.revision,
+            "lead_approved": booking.lead_approved,
+            "consent": consent_summary(consents),
+            "outcome": booking.outcome or None,
+            "created_at": local_iso(booking.created_at, tz),
+            "updated_at": local_iso(booking.updated_at, tz),
+        }
+        if selectors.sees_private(viewer, booking.shift.station_id):
+            data["consents"] = [
+                {"person": c.person_id, "state": c.state, "source": c.source or None, "at": local_iso(c.at, tz)}
+                for c in consents
+            ]
+        return data
+
+
+class DeclineSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class CancelSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ConsentDecisionSerializer(StrictSerializer):
+    decision = serializers.ChoiceField(choices=["give", "decline", "withdraw"])
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class OutcomeSerializer(StrictSerializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
+
+
+class AuditEventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    actor = serializers.IntegerField(allow_null=True)
+    action = serializers.CharField()
+    from_status = serializers.CharField(allow_null=True)
+    to_status = serializers.CharField(allow_null=True)
+    code = serializers.CharField(allow_null=True)
+    note = serializers.CharField(allow_null=True)
+
+    def to_representation(self, event: AuditEvent):
+        show_private = self.context["show_private"]
+        hidden = event.actor_private and not show_private
+        return {
+            "at": local_iso(event.at, self.context["tz"]),
+            "actor": None if hidden else event.actor_id,
+            "action": event.action,
+            "from_status": event.from_status or None,
+            "to_status": event.to_status or None,
+            "code": event.code or None,
+            "note": None if hidden else (event.note or None),
+        }
+
+
+class CalendarLinkSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    webcal_url = serializers.CharField()
+
+
+__all__ = ["Clearance", "Resource", "Shift", "Station", "User"]

@@ -1,0 +1,621 @@
+"""API views: parse, fetch what the caller may see, call one service, serialize (STYLE.md)."""
+
+import hashlib
+import json
+from datetime import timedelta
+
+from django.contrib.auth import authenticate, get_user_model
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from .. import selectors, services
+from ..calendar import build_feed, calendar_urls
+from ..errors import BookingError, Forbidden, Invalid, NotFound
+from ..models import AuditEvent, Booking, Clearance, Resource, Shift, Station
+from ..services import is_admin, lead_station_ids
+from . import serializers as s
+from .errors import error_response
+
+User = get_user_model()
+
+
+def parse(serializer_class, request, *, partial=False, **kwargs):
+    serializer = serializer_class(data=request.data, partial=partial, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def get_int(value, what: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"No {what} with that id.") from None
+    if not 0 < number < 2**62:
+        raise NotFound(f"No {what} with that id.")
+    return number
+
+
+class TokenView(GenericAPIView):
+    queryset = User.objects.none()
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = s.TokenRequestSerializer
+
+    @extend_schema(responses={200: inline_serializer("TokenResponse", {"token": drf_serializers.CharField()})})
+    def post(self, request):
+        data = parse(s.TokenRequestSerializer, request)
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None or not user.is_active:
+            raise Invalid(
+                "The username or password is wrong.",
+                fields={"non_field_errors": ["The username or password is wrong."]},
+            )
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class MeView(GenericAPIView):
+    queryset = User.objects.none()
+    serializer_class = s.MeSerializer
+
+    def get(self, request):
+        return Response(s.MeSerializer(request.user).data)
+
+    def patch(self, request):
+        data = parse(s.MeSerializer, request, partial=True)
+        if "consent_preference" in data:
+            services.set_consent_preference(
+                person=request.user, preference=data["consent_preference"], now=timezone.now()
+            )
+        request.user.refresh_from_db()
+        return Response(s.MeSerializer(User.objects.select_related("profile").get(pk=request.user.pk)).data)
+
+
+class CalendarLinkView(GenericAPIView):
+    queryset = User.objects.none()
+    serializer_class = s.CalendarLinkSerializer
+
+    def post(self, request):
+        token = services.issue_calendar_token(person=request.user, now=timezone.now())
+        response = Response(calendar_urls(token), status=status.HTTP_201_CREATED)
+        response["Referrer-Policy"] = "no-referrer"
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @extend_schema(responses={204: None})
+    def delete(self, request):
+        if not services.revoke_calendar_token(person=request.user):
+            raise NotFound("You have no calendar link.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StationListView(GenericAPIView):
+    serializer_class = s.StationSerializer
+    queryset = Station.objects.prefetch_related("leads")
+
+    @extend_schema(operation_id="stations_list", responses=s.StationSerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.StationSerializer(page, many=True).data)
+
+    def post(self, request):
+        if not is_admin(request.user):
+            raise Forbidden("Only admins create stations.")
+        data = parse(s.StationSerializer, request)
+        station = services.create_station(actor=request.user, now=timezone.now(), **data)
+        return Response(s.StationSerializer(station).data, status=status.HTTP_201_CREATED)
+
+
+class StationDetailView(GenericAPIView):
+    queryset = Station.objects.none()
+    serializer_class = s.StationSerializer
+
+    def get_object(self):
+        station = Station.objects.prefetch_related("leads").filter(pk=get_int(self.kwargs["pk"], "station")).first()
+        if station is None:
+            raise NotFound("No station with that id.")
+        return station
+
+    def get(self, request, pk):
+        return Response(s.StationSerializer(self.get_object()).data)
+
+    def patch(self, request, pk):
+        station = self.get_object()
+        data = parse(s.StationSerializer, request, partial=True)
+        station = services.update_station(actor=request.user, station_id=station.pk, now=timezone.now(), **data)
+        return Response(s.StationSerializer(Station.objects.get(pk=station.pk)).data)
+
+
+class StationSuspendView(GenericAPIView):
+    queryset = Station.objects.none()
+    serializer_class = s.SuspendSerializer
+
+    @extend_schema(responses=s.StationSerializer)
+    def post(self, request, pk):
+        station = StationDetailView(kwargs={"pk": pk}).get_object()
+        data = parse(s.SuspendSerializer, request)
+        station = services.suspend_station(station_id=station.pk, actor=request.user, now=timezone.now(), **data)
+        return Response(s.StationSerializer(station).data)
+
+    @extend_schema(responses=s.StationSerializer)
+    def delete(self, request, pk):
+        station = StationDetailView(kwargs={"pk": pk}).get_object()
+        station = services.lift_suspension(station_id=station.pk, actor=request.user, now=timezone.now())
+        return Response(s.StationSerializer(station).data)
+
+
+class ResourceListView(GenericAPIView):
+    serializer_class = s.ResourceSerializer
+    queryset = Resource.objects.order_by("station_id", "call_sign")
+
+    @extend_schema(operation_id="resources_list", responses=s.ResourceSerializer(many=True))
+    def get(self, request):
+        qs = self.get_queryset()
+        station = request.query_params.get("station")
+        if station is not None:
+            qs = qs.filter(station_id=get_int(station, "station"))
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(s.ResourceSerializer(page, many=True).data)
+
+    def post(self, request):
+        data = parse(s.ResourceSerializer, request)
+        resource = services.create_resource(
+            actor=request.user, station_id=data.pop("station_id"), now=timezone.now(), **data
+        )
+        return Response(s.ResourceSerializer(resource).data, status=status.HTTP_201_CREATED)
+
+
+class ResourceDetailView(GenericAPIView):
+    queryset = Resource.objects.none()
+    serializer_class = s.ResourceSerializer
+
+    def get_object(self):
+        resource = Resource.objects.filter(pk=get_int(self.kwargs["pk"], "resource")).first()
+        if resource is None:
+            raise NotFound("No resource with that id.")
+        return resource
+
+    def get(self, request, pk):
+        return Response(s.ResourceSerializer(self.get_object()).data)
+
+    def patch(self, request, pk):
+        resource = self.get_object()
+        data = parse(s.ResourceSerializer, request, partial=True)
+        resource = services.update_resource(actor=request.user, resource=resource, now=timezone.now(), **data)
+        return Response(s.ResourceSerializer(resource).data)
+
+
+def may_read_people(person) -> bool:
+    return is_admin(person) or bool(lead_station_ids(person))
+
+
+class PersonListView(GenericAPIView):
+    serializer_class = s.PersonSerializer
+    queryset = User.objects.select_related("profile").order_by("pk")
+
+    @extend_schema(operation_id="people_list", responses=s.PersonSerializer(many=True))
+    def get(self, request):
+        if not may_read_people(request.user):
+            raise Forbidden("Only admins and station leads can list people.")
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.PersonSerializer(page, many=True).data)
+
+    def post(self, request):
+        if not is_admin(request.user):
+            raise Forbidden("Only admins add people.")
+        data = parse(s.PersonSerializer, request)
+        person = services.create_person(**data)
+        return Response(s.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+
+
+def person_for(viewer, pk) -> User:
+    person_id = get_int(pk, "person")
+    if not (may_read_people(viewer) or viewer.pk == person_id):
+        raise NotFound("No person with that id.")
+    person = User.objects.select_related("profile").filter(pk=person_id).first()
+    if person is None:
+        raise NotFound("No person with that id.")
+    return person
+
+
+class PersonDetailView(GenericAPIView):
+    queryset = User.objects.none()
+    serializer_class = s.PersonSerializer
+
+    def get(self, request, pk):
+        return Response(s.PersonSerializer(person_for(request.user, pk)).data)
+
+    def patch(self, request, pk):
+        person = person_for(request.user, pk)
+        if not is_admin(request.user):
+            raise Forbidden("Only admins change people's profiles.")
+        data = parse(s.PersonSerializer, request, partial=True)
+        person = services.update_person(person=person, actor=request.user, now=timezone.now(), **data)
+        return Response(s.PersonSerializer(User.objects.select_related("profile").get(pk=person.pk)).data)
+
+
+class ClearanceListView(GenericAPIView):
+    queryset = Clearance.objects.none()
+    serializer_class = s.ClearanceSerializer
+
+    @extend_schema(operation_id="clearances_list", responses=s.ClearanceSerializer(many=True))
+    def get(self, request, pk):
+        person = person_for(request.user, pk)
+        page = self.paginate_queryset(Clearance.objects.filter(person=person).order_by("kind", "valid_from", "id"))
+        return self.get_paginated_response(s.ClearanceSerializer(page, many=True).data)
+
+    def post(self, request, pk):
+        person = person_for(request.user, pk)
+        data = parse(s.ClearanceSerializer, request)
+        clearance = services.add_clearance(actor=request.user, person=person, now=timezone.now(), **data)
+        return Response(s.ClearanceSerializer(clearance).data, status=status.HTTP_201_CREATED)
+
+
+class ClearanceDetailView(GenericAPIView):
+    queryset = Clearance.objects.none()
+    serializer_class = s.ClearanceSerializer
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        clearance = Clearance.objects.select_related("person").filter(pk=get_int(pk, "clearance")).first()
+        if clearance is None or not (may_read_people(request.user) or clearance.person_id == request.user.pk):
+            raise NotFound("No clearance with that id.")
+        services.remove_clearance(actor=request.user, clearance=clearance, now=timezone.now())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ShiftFilterSerializer(s.StrictSerializer):
+    station = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    resource = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    status = drf_serializers.ChoiceField(choices=["scheduled", "cancelled"], required=False)
+    from_ = s.AwareDateTimeField(required=False)
+    to = s.AwareDateTimeField(required=False)
+    available = drf_serializers.BooleanField(required=False)
+    page = drf_serializers.IntegerField(required=False)
+    page_size = drf_serializers.IntegerField(required=False)
+
+    def to_internal_value(self, data):
+        data = {("from_" if k == "from" else k): v for k, v in data.items()}
+        try:
+            return super().to_internal_value(data)
+        except drf_serializers.ValidationError as error:
+            if isinstance(error.detail, dict) and "from_" in error.detail:
+                error.detail["from"] = error.detail.pop("from_")
+            raise
+
+
+SHIFT_FILTERS = [
+    OpenApiParameter("station", int),
+    OpenApiParameter("resource", int),
+    OpenApiParameter("status", str, enum=["scheduled", "cancelled"]),
+    OpenApiParameter("from", str, description="aware datetime; shifts overlapping [from, to)"),
+    OpenApiParameter("to", str, description="aware datetime"),
+    OpenApiParameter("available", bool, description="open to a new request now with a free seat"),
+]
+
+
+class ShiftListView(GenericAPIView):
+    queryset = Shift.objects.none()
+    serializer_class = s.ShiftSerializer
+
+    @extend_schema(operation_id="shifts_list", responses=s.ShiftSerializer(many=True), parameters=SHIFT_FILTERS)
+    def get(self, request):
+        params = ShiftFilterSerializer(data=request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        f = params.validated_data
+        qs = selectors.shifts_for_listing()
+        if "station" in f:
+            qs = qs.filter(station_id=f["station"])
+        if "resource" in f:
+            qs = qs.filter(resource_id=f["resource"])
+        if "status" in f:
+            qs = qs.filter(status=f["status"])
+        qs = selectors.shifts_overlapping(qs, f.get("from_"), f.get("to"))
+        if f.get("available"):
+            qs = selectors.shifts_open_now(qs, timezone.now())
+        lead_station_ids(request.user)  # cached on the user: one query for the whole page
+        page = self.paginate_queryset(qs.order_by("starts_at", "id"))
+        return self.get_paginated_response(s.ShiftSerializer(page, many=True, context={"request": request}).data)
+
+    def post(self, request):
+        data = parse(s.ShiftSerializer, request)
+        shift = services.create_shift(
+            actor=request.user,
+            resource_id=data["resource_id"],
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
+            observer_seats=data.get("observer_seats"),
+            external_ref=data.get("external_ref"),
+            status=data.get("status", "scheduled"),
+            crew=_crew_pairs(data.get("crew", [])),
+            now=timezone.now(),
+        )
+        return Response(ShiftDetailView.present(request, shift.pk), status=status.HTTP_201_CREATED)
+
+
+def _crew_pairs(entries) -> list[tuple[int, str]]:
+    pairs = []
+    for entry in entries:
+        if entry["person"] is None:
+            raise Invalid("Name every crew member.", fields={"crew": ["Each crew entry needs a person id."]})
+        pairs.append((entry["person"], entry["role"]))
+    return pairs
+
+
+class ShiftDetailView(GenericAPIView):
+    queryset = Shift.objects.none()
+    serializer_class = s.ShiftSerializer
+
+    @staticmethod
+    def present(request, shift_id):
+        shift = selectors.shifts_for_listing().filter(pk=shift_id).first()
+        if shift is None:
+            raise NotFound("No shift with that id.")
+        return s.ShiftSerializer(shift, context={"request": request}).data
+
+    def get(self, request, pk):
+        return Response(self.present(request, get_int(pk, "shift")))
+
+    def patch(self, request, pk):
+        shift_id = get_int(pk, "shift")
+        self.present(request, shift_id)
+        data = parse(s.ShiftSerializer, request, partial=True)
+        change = services.ShiftChange()
+        for src, dst in [
+            ("starts_at", "starts_at"),
+            ("ends_at", "ends_at"),
+            ("observer_seats", "observer_seats"),
+            ("status", "status"),
+            ("resource_id", "resource_id"),
+            ("external_ref", "external_ref"),
+        ]:
+            if src in data:
+                setattr(change, dst, data[src])
+        if change.observer_seats is None:
+            raise Invalid("Give a number of seats.", fields={"observer_seats": ["Give a whole number, 0 or more."]})
+        if "crew" in data:
+            change.crew = _crew_pairs(data["crew"])
+        services.apply_shift_change(shift_id=shift_id, actor=request.user, change=change, now=timezone.now())
+        return Response(self.present(request, shift_id))
+
+
+class BookingFilterSerializer(s.StrictSerializer):
+    status = drf_serializers.MultipleChoiceField(
+        choices=["pending", "approved", "waitlisted", "declined", "cancelled", "expired"], required=False
+    )
+    shift = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    station = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    role = drf_serializers.ChoiceField(choices=["requested", "observing", "hosting", "leading"], required=False)
+    page = drf_serializers.IntegerField(required=False)
+    page_size = drf_serializers.IntegerField(required=False)
+
+
+BOOKING_FILTERS = [
+    OpenApiParameter("status", str, enum=["pending", "approved", "waitlisted", "declined", "cancelled", "expired"]),
+    OpenApiParameter("shift", int),
+    OpenApiParameter("station", int),
+    OpenApiParameter("role", str, enum=["requested", "observing", "hosting", "leading"]),
+]
+
+
+def present_booking(request, booking_id):
+    booking = selectors.booking_for(request.user, booking_id)
+    return s.BookingSerializer(booking, context={"request": request}).data
+
+
+class BookingListView(GenericAPIView):
+    queryset = Booking.objects.none()
+    serializer_class = s.BookingSerializer
+
+    @extend_schema(operation_id="bookings_list", responses=s.BookingSerializer(many=True), parameters=BOOKING_FILTERS)
+    def get(self, request):
+        raw = {k: v for k, v in request.query_params.items()}
+        if "status" in raw:
+            raw["status"] = [v for part in request.query_params.getlist("status") for v in part.split(",")]
+        params = BookingFilterSerializer(data=raw)
+        params.is_valid(raise_exception=True)
+        f = params.validated_data
+        me = request.user
+        qs = selectors.bookings_for_listing(me)
+        if f.get("status"):
+            qs = qs.filter(status__in=sorted(f["status"]))
+        if "shift" in f:
+            qs = qs.filter(shift_id=f["shift"])
+        if "station" in f:
+            qs = qs.filter(shift__station_id=f["station"])
+        role = f.get("role")
+        if role == "requested":
+            qs = qs.filter(requested_by=me)
+        elif role == "observing":
+            qs = qs.filter(places__person=me).distinct()
+        elif role == "hosting":
+            qs = qs.filter(shift__crew_members__person=me).distinct()
+        elif role == "leading":
+            qs = qs.filter(shift__station_id__in=lead_station_ids(me))
+        page = self.paginate_queryset(qs.order_by("-created_at", "-id"))
+        return self.get_paginated_response(s.BookingSerializer(page, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request=s.BookingRequestSerializer,
+        responses={201: s.BookingSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, location="header", required=False)],
+    )
+    def post(self, request):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return self._create(request)
+        return idempotent(request, key, lambda: self._create(request))
+
+    def _create(self, request):
+        if not request.user.profile.is_requester:
+            raise Forbidden("Only requesters can ask for ride-alongs.")
+        data = parse(s.BookingRequestSerializer, request)
+        booking = services.request_booking(
+            requested_by=request.user,
+            shift_id=data["shift"],
+            observer_ids=data.get("observers"),
+            purpose=data["purpose"],
+            allow_waitlist=data["allow_waitlist"],
+            now=timezone.now(),
+        )
+        return Response(present_booking(request, booking.pk), status=status.HTTP_201_CREATED)
+
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def idempotent(request, key: str, run) -> Response:
+    """Replay the first response to a repeated key and body; refuse a reused key (SPEC §6)."""
+    from ..models import IdempotencyRecord
+
+    if not key or len(key) > 255:
+        raise Invalid(
+            "Idempotency-Key must be 1 to 255 characters.", fields={"Idempotency-Key": ["1 to 255 characters."]}
+        )
+    try:
+        body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        body = repr(request.data)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    now = timezone.now()
+    IdempotencyRecord.objects.filter(person=request.user, key=key, created_at__lt=now - IDEMPOTENCY_TTL).delete()
+    try:
+        # Committed at once, so a concurrent repeat sees the key is taken.
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(person=request.user, key=key, request_hash=digest, created_at=now)
+    except IntegrityError:
+        record = IdempotencyRecord.objects.filter(person=request.user, key=key).first()
+        if record is None:
+            return error_response(
+                "idempotency_in_progress",
+                "The first request with this key is still running.",
+                409,
+                headers={"Retry-After": "1"},
+            )
+        if record.request_hash != digest:
+            return error_response(
+                "idempotency_key_reused", "This Idempotency-Key was used with a different body; use a new key.", 422
+            )
+        if record.status_code is None:
+            return error_response(
+                "idempotency_in_progress",
+                "The first request with this key is still running.",
+                409,
+                headers={"Retry-After": "1"},
+            )
+        return Response(record.response_body, status=record.status_code)
+    try:
+        response = run()
+    except BookingError as error:
+        if error.status >= 500:
+            record.delete()
+            raise
+        IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=error.status, response_body=error.as_body())
+        raise
+    except Exception:
+        record.delete()
+        raise
+    IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=response.status_code, response_body=response.data)
+    return response
+
+
+class BookingDetailView(GenericAPIView):
+    queryset = Booking.objects.none()
+    serializer_class = s.BookingSerializer
+
+    def get(self, request, pk):
+        return Response(present_booking(request, pk))
+
+
+def booking_action(serializer_class, call, *, summary: str):
+    """A POST on a booking: 404 unless visible, then one service call."""
+
+    class View(GenericAPIView):
+        serializer_class = s.BookingSerializer
+        queryset = Booking.objects.none()
+
+        @extend_schema(request=serializer_class, responses=s.BookingSerializer, summary=summary)
+        def post(self, request, pk):
+            booking = selectors.booking_for(request.user, pk)
+            data = parse(serializer_class, request) if serializer_class else {}
+            call(booking=booking, user=request.user, data=data, now=timezone.now())
+            return Response(present_booking(request, booking.pk))
+
+    View.__name__ = summary.title().replace(" ", "") + "View"
+    return View
+
+
+class EmptySerializer(s.StrictSerializer):
+    pass
+
+
+ApproveView = booking_action(
+    EmptySerializer,
+    lambda booking, user, data, now: services.approve_booking(booking_id=booking.pk, lead=user, now=now),
+    summary="approve booking",
+)
+DeclineView = booking_action(
+    s.DeclineSerializer,
+    lambda booking, user, data, now: services.decline_booking(
+        booking_id=booking.pk, lead=user, reason=data["reason"], now=now
+    ),
+    summary="decline booking",
+)
+CancelView = booking_action(
+    s.CancelSerializer,
+    lambda booking, user, data, now: services.cancel_booking(
+        booking_id=booking.pk, actor=user, reason=data["reason"], now=now
+    ),
+    summary="cancel booking",
+)
+ConsentView = booking_action(
+    s.ConsentDecisionSerializer,
+    lambda booking, user, data, now: services.respond_to_booking(
+        booking_id=booking.pk, person=user, decision=data["decision"], note=data["note"], now=now
+    ),
+    summary="consent decision",
+)
+OutcomeView = booking_action(
+    s.OutcomeSerializer,
+    lambda booking, user, data, now: services.record_outcome(
+        booking_id=booking.pk, person=user, outcome=data["outcome"], now=now
+    ),
+    summary="record outcome",
+)
+
+
+class BookingHistoryView(GenericAPIView):
+    queryset = AuditEvent.objects.none()
+    serializer_class = s.AuditEventSerializer
+    pagination_class = None
+
+    @extend_schema(responses=s.AuditEventSerializer(many=True))
+    def get(self, request, pk):
+        booking = selectors.booking_for(request.user, pk)
+        events = AuditEvent.objects.filter(booking=booking).order_by("at", "id")
+        context = {
+            "show_private": selectors.sees_private(request.user, booking.shift.station_id),
+            "tz": booking.shift.station.tz,
+        }
+        return Response(s.AuditEventSerializer(events, many=True, context=context).data)
+
+
+class BookingIcsView(GenericAPIView):
+    queryset = Booking.objects.none()
+    serializer_class = s.BookingSerializer
+
+    @extend_schema(responses={(200, "text/calendar"): str})
+    def get(self, request, pk):
+        booking = selectors.booking_for(request.user, pk)
+        body = build_feed(owner=request.user, bookings=[booking], now=timezone.now(), name="Ride-along")
+        response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="ride-along-{booking.pk}.ics"'
+        return response

@@ -1,0 +1,191 @@
+"""The one iCalendar builder (SPEC §9): the subscription feed and the single-event download both use it."""
+
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from urllib.parse import quote
+
+from django.conf import settings
+from django.urls import reverse
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vDuration, vRecur
+
+from .models import BookingStatus, PlaceState
+
+PRODID = "-//Ridealong//Ride-along scheduler//EN"
+KEEP_CANCELLED = timedelta(days=14)
+WHAT_TO_BRING = (
+    "Bring photo ID, sturdy closed shoes, warm layers and food for the shift. "
+    "High-visibility clothing is provided at the station."
+)
+FINAL = (BookingStatus.DECLINED, BookingStatus.CANCELLED, BookingStatus.EXPIRED)
+
+
+def booking_page(booking) -> str:
+    return settings.SITE_URL + reverse("web:booking", args=[booking.pk])
+
+
+def calendar_urls(token: str) -> dict:
+    url = settings.SITE_URL + reverse("calendar-feed", args=[token])
+    webcal = "webcal://" + url.split("://", 1)[1]
+    return {
+        "url": url,
+        "webcal_url": webcal,
+        "google_url": "https://calendar.google.com/calendar/render?cid=" + quote(webcal, safe=""),
+    }
+
+
+def status_for(booking, owner) -> str:
+    """The booking's status as this owner sees it: an observer who left sees their place cancelled."""
+    if booking.status in FINAL:
+        return booking.status
+    places = [p for p in booking.places.all() if p.person_id == owner.pk]
+    if places and booking.requested_by_id != owner.pk and all(p.state == PlaceState.RELEASED for p in places):
+        return BookingStatus.CANCELLED
+    return booking.status
+
+
+def shows_in_feed(booking, owner, now: datetime) -> bool:
+    if status_for(booking, owner) in FINAL:
+        # Kept long enough for subscribed clients to catch the cancellation, then left out.
+        return booking.updated_at >= now - KEEP_CANCELLED
+    return True
+
+
+def _byday(day: date) -> str:
+    weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][day.weekday()]
+    next_month = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    if day + timedelta(days=7) >= next_month:
+        return f"-1{weekday}"
+    return f"{(day.day - 1) // 7 + 1}{weekday}"
+
+
+@lru_cache(maxsize=64)
+def _transitions(tzid: str, year: int) -> tuple:
+    """The instants in `year` where the zone's offset changes, with the offsets either side."""
+    tz = zoneinfo.ZoneInfo(tzid)
+    found = []
+    t = datetime(year, 1, 1, tzinfo=UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=UTC)
+    step = timedelta(hours=6)
+    while t < end:
+        a, b = t.astimezone(tz).utcoffset(), (t + step).astimezone(tz).utcoffset()
+        if a != b:
+            lo, hi = t, t + step
+            while hi - lo > timedelta(minutes=1):
+                mid = lo + (hi - lo) / 2
+                if mid.astimezone(tz).utcoffset() == a:
+                    lo = mid
+                else:
+                    hi = mid
+            hi = hi.replace(second=0, microsecond=0)
+            found.append((hi, a, b, (hi + timedelta(seconds=1)).astimezone(tz).tzname(), hi.astimezone(tz).dst()))
+        t += step
+    return tuple(found)
+
+
+def vtimezone(tzid: str, year: int) -> Timezone:
+    """A VTIMEZONE written with yearly RRULEs and both parts, as Outlook expects."""
+    component = Timezone()
+    component.add("tzid", tzid)
+    transitions = _transitions(tzid, year)
+    if not transitions:
+        tz = zoneinfo.ZoneInfo(tzid)
+        offset = datetime(year, 1, 1, tzinfo=UTC).astimezone(tz).utcoffset()
+        part = TimezoneStandard()
+        part.add("dtstart", datetime(1970, 1, 1, tzinfo=UTC).replace(tzinfo=None))  # floating, as RFC 5545 wants
+        part.add("tzoffsetfrom", offset)
+        part.add("tzoffsetto", offset)
+        part.add("tzname", datetime(year, 1, 1, tzinfo=UTC).astimezone(tz).tzname())
+        component.add_component(part)
+        return component
+    for instant, before, after, name, dst in transitions:
+        part = TimezoneDaylight() if dst else TimezoneStandard()
+        # The onset is written in the local time in force before the change (RFC 5545 §3.6.5).
+        onset = (instant + before).replace(tzinfo=None)
+        part.add("dtstart", onset)
+        part.add("rrule", vRecur({"FREQ": "YEARLY", "BYMONTH": onset.month, "BYDAY": _byday(onset.date())}))
+        part.add("tzoffsetfrom", before)
+        part.add("tzoffsetto", after)
+        part.add("tzname", name)
+        component.add_component(part)
+    return component
+
+
+def _in_repeated_hour(value: datetime, tz) -> bool:
+    local = value.astimezone(tz)
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
+
+
+def _when(value: datetime, tz) -> datetime:
+    # Clients disagree about wall times inside a repeated hour, so those are written in UTC.
+    if _in_repeated_hour(value, tz):
+        return value.astimezone(UTC)
+    return value.astimezone(tz)
+
+
+PREFIX = {
+    BookingStatus.PENDING: "Requested: ",
+    BookingStatus.WAITLISTED: "Waitlisted: ",
+    BookingStatus.APPROVED: "",
+}
+ICAL_STATUS = {
+    BookingStatus.PENDING: "TENTATIVE",
+    BookingStatus.WAITLISTED: "TENTATIVE",
+    BookingStatus.APPROVED: "CONFIRMED",
+}
+
+
+def build_event(booking, owner) -> Event:
+    shift = booking.shift
+    station = shift.station
+    tz = station.tz
+    status = status_for(booking, owner)
+    crew_roles = sorted(c.role.replace("_", " ") for c in shift.crew_members.all())
+    changed = booking.updated_at.astimezone(UTC)
+    url = booking_page(booking)
+    event = Event()
+    event.add("uid", str(booking.uid))
+    event.add("sequence", booking.revision)
+    event.add("dtstamp", changed)
+    event.add("last-modified", changed)
+    event.add("dtstart", _when(shift.starts_at, tz))
+    event.add("dtend", _when(shift.ends_at, tz))
+    event.add("summary", PREFIX.get(status, "Cancelled: ") + f"Ride-along: {shift.label}")
+    event.add("location", station.address or station.name)
+    event.add(
+        "description",
+        "\n".join(
+            [
+                f"Purpose: {booking.purpose}",
+                f"Crew: {', '.join(crew_roles) or 'to be confirmed'}",
+                f"What to bring: {WHAT_TO_BRING}",
+                f"Booking: {url}",
+            ]
+        ),
+    )
+    event.add("url", url)
+    event.add("status", ICAL_STATUS.get(status, "CANCELLED"))
+    event.add("transp", "OPAQUE" if status in ICAL_STATUS else "TRANSPARENT")
+    return event
+
+
+def build_feed(*, owner, bookings, now: datetime, name: str = "Ride-alongs") -> bytes:
+    """Serialise the owner's bookings; pure: the same rows give the same bytes."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("name", name)
+    cal.add("x-wr-calname", name)
+    # vDuration made explicit: given a bare timedelta, icalendar writes these two as text ("1:00:00").
+    cal.add("refresh-interval", vDuration(timedelta(hours=1)), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", vDuration(timedelta(hours=1)))
+    events = [build_event(b, owner) for b in bookings if shows_in_feed(b, owner, now)]
+    tzids = sorted({b.shift.station.timezone for b in bookings if shows_in_feed(b, owner, now)})
+    # The VTIMEZONE rules start in a year no later than the first event they describe.
+    year = min([now.year - 1, *(b.shift.starts_at.year - 1 for b in bookings)])
+    for tzid in tzids:
+        cal.add_component(vtimezone(tzid, year))
+    for event in events:
+        cal.add_component(event)
+    return cal.to_ical()

@@ -1,0 +1,137 @@
+"""A demo trust: three stations, four weeks of day and night shifts from today, crews, observers and leads."""
+
+from datetime import date, datetime, time, timedelta
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from scheduling import services
+from scheduling.models import Resource, Station
+
+PASSWORD = "ridealong-demo"
+
+STATIONS = [
+    (
+        "LGH",
+        "Loughborough",
+        "Epinal Way, Loughborough LE11 3GE",
+        [("DA12", "ambulance", 2), ("DA14", "ambulance", 2), ("RRV3", "rapid_response_car", 1)],
+    ),
+    (
+        "MEL",
+        "Melton Mowbray",
+        "Thorpe Road, Melton Mowbray LE13 1SH",
+        [("DA21", "ambulance", 2), ("CTRL1", "control_desk", 2)],
+    ),
+    ("HNK", "Hinckley", "Hinckley Road, Hinckley LE10 0TG", [("DA31", "ambulance", 2)]),
+]
+
+
+class Command(BaseCommand):
+    help = "Load a demo trust (stations, four weeks of shifts, crews, observers, leads) and print the logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing if any station exists.")
+
+    def handle(self, *args, if_empty=False, **options):
+        if if_empty and Station.objects.exists():
+            self.stdout.write("Demo data already present; leaving the database as it is.")
+            self.print_logins()
+            return
+        now = timezone.now()
+        with transaction.atomic():
+            self.seed(now)
+        self.print_logins()
+
+    def person(self, username, name, **kw):
+        cleared = kw.pop("cleared", False)
+        person = services.create_person(
+            username=username, password=PASSWORD, name=name, email=f"{username}@trust.example", **kw
+        )
+        if cleared:
+            for kind in ("dbs", "confidentiality", "briefing"):
+                person.clearances.create(
+                    kind=kind,
+                    valid_from=date(2025, 1, 1),
+                    valid_until=date(2029, 12, 31),
+                    reference=f"{kind.upper()}-{person.pk:05d}",
+                )
+        return person
+
+    def seed(self, now):
+        self.person("admin", "Ada Admin", is_staff=True, staff_number="A0001")
+        self.person("rachel", "Rachel Reid (Operations Manager)", is_requester=True, cleared=True, staff_number="M1001")
+        self.person("mo", "Mo Okafor (Director, mentor)", is_requester=True, cleared=True, staff_number="M1002")
+        self.person("una", "Una Ukwu (new manager, not yet cleared)", is_requester=True, staff_number="M1003")
+        self.person("eve", "Eve Evans (educator)", is_requester=True, cleared=True, staff_number="M1004")
+        serial = 2000
+        for code, name, address, resources in STATIONS:
+            lead = self.person(f"lead_{code.lower()}", f"{name} station lead", staff_number=f"L{code}")
+            if code == "LGH":
+                lead.username = "lee"
+                lead.save(update_fields=["username"])
+            station = Station.objects.create(
+                code=code,
+                name=name,
+                address=address,
+                min_notice_hours=72,
+                max_observers_per_day=6,
+                crew_hosting_limit=4,
+            )
+            station.leads.add(lead)
+            tz = station.tz
+            today = now.astimezone(tz).date()
+            for call_sign, kind, seats in resources:
+                resource = Resource.objects.create(
+                    station=station, call_sign=call_sign, kind=kind, observer_seats=seats
+                )
+                crews = []
+                for crew_name in ("day", "night"):
+                    members = []
+                    for role in ("paramedic", "technician"):
+                        serial += 1
+                        username = f"{role[:4]}_{call_sign.lower()}_{crew_name}"
+                        preference = "always" if role == "technician" else "ask"
+                        if code == "LGH" and call_sign == "DA12" and crew_name == "night":
+                            username = "pat" if role == "paramedic" else "terry"
+                        members.append(
+                            (
+                                self.person(
+                                    username,
+                                    f"{role.title()} {call_sign} {crew_name}",
+                                    staff_number=f"C{serial}",
+                                    consent_preference=preference,
+                                ),
+                                role if kind != "control_desk" else "call_handler",
+                            )
+                        )
+                    crews.append(members)
+                for offset in range(28):
+                    day = today + timedelta(days=offset)
+                    for start_h, end_h, crew in ((7, 19, crews[0]), (19, 7, crews[1])):
+                        starts = datetime.combine(day, time(start_h), tz)
+                        end_day = day if end_h > start_h else day + timedelta(days=1)
+                        ends = datetime.combine(end_day, time(end_h), tz)
+                        services.create_shift(
+                            actor=None,
+                            resource_id=resource.pk,
+                            starts_at=starts,
+                            ends_at=ends,
+                            external_ref=f"{code}-{call_sign}-{day:%Y%m%d}-{'D' if start_h == 7 else 'N'}",
+                            crew=[(p.pk, role) for p, role in crew],
+                            now=now,
+                        )
+
+    def print_logins(self):
+        self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {PASSWORD})"))
+        for username, what in [
+            ("rachel", "requester: books ride-alongs for herself and her mentor"),
+            ("mo", "mentor (director), cleared observer"),
+            ("una", "requester without clearances (requests are refused)"),
+            ("lee", "station lead of Loughborough (LGH): approval queue"),
+            ("pat", "paramedic on LGH DA12 nights: consent inbox (asks each time)"),
+            ("terry", "technician on LGH DA12 nights: always consents"),
+            ("admin", "admin: everything, including /admin/"),
+        ]:
+            self.stdout.write(f"  {username:<8} {what}")

@@ -1,0 +1,169 @@
+"""Reads that more than one caller needs, each scoped to what a person may see (SPEC §1)."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from .errors import NotFound
+from .models import (
+    Booking,
+    ConsentPreference,
+    CrewMember,
+    Place,
+    PlaceState,
+    Shift,
+    ShiftStatus,
+    Station,
+)
+from .services.base import is_admin, lead_station_ids
+
+MAX_SHIFT = timedelta(hours=24)
+
+
+def held_count_subquery():
+    return Coalesce(
+        Subquery(
+            Place.objects.filter(shift=OuterRef("pk"), state=PlaceState.HELD)
+            .order_by()
+            .values("shift")
+            .annotate(n=Count("pk"))
+            .values("n"),
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def shifts_for_listing() -> QuerySet[Shift]:
+    return (
+        Shift.objects.select_related("station", "resource")
+        .annotate(held=held_count_subquery())
+        .prefetch_related(Prefetch("crew_members", queryset=CrewMember.objects.order_by("id")))
+    )
+
+
+def shifts_overlapping(qs: QuerySet[Shift], start: datetime | None, end: datetime | None) -> QuerySet[Shift]:
+    if end is not None:
+        qs = qs.filter(starts_at__lt=end)
+    if start is not None:
+        # A shift lasts at most 24 hours, so the start bound lets the starts_at index do the work.
+        qs = qs.filter(ends_at__gt=start, starts_at__gt=start - MAX_SHIFT)
+    return qs
+
+
+def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
+    """Open to a new request now, with at least one free seat."""
+    open_q = Q()
+    for station in Station.objects.only("pk", "min_notice_hours", "suspended_until"):
+        earliest = now + timedelta(hours=station.min_notice_hours)
+        if station.suspended_until is not None:
+            earliest = max(earliest, station.suspended_until)
+        open_q |= Q(station_id=station.pk, starts_at__gte=earliest)
+    if not open_q:
+        return qs.none()
+    never = CrewMember.objects.filter(shift=OuterRef("pk"), person__profile__consent_preference=ConsentPreference.NEVER)
+    return (
+        qs.filter(open_q, status=ShiftStatus.SCHEDULED, observer_seats__gt=0)
+        .exclude(Exists(never))
+        .filter(held__lt=F("observer_seats"))
+    )
+
+
+def bookings_visible_to(person) -> QuerySet[Booking]:
+    qs = Booking.objects.all()
+    if is_admin(person):
+        return qs
+    return qs.filter(
+        Q(requested_by=person)
+        | Exists(Place.objects.filter(booking=OuterRef("pk"), person=person))
+        | Exists(CrewMember.objects.filter(shift=OuterRef("shift_id"), person=person))
+        | Q(shift__station_id__in=lead_station_ids(person))
+    )
+
+
+def bookings_for_listing(person) -> QuerySet[Booking]:
+    return (
+        bookings_visible_to(person)
+        .select_related("shift__station", "shift__resource")
+        .prefetch_related(Prefetch("places", queryset=Place.objects.order_by("id")), "consents")
+    )
+
+
+def booking_for(person, booking_id) -> Booking:
+    """The booking if the person may see it; otherwise 404, so that its existence does not leak."""
+    try:
+        booking_id = int(booking_id)
+    except (TypeError, ValueError):
+        raise NotFound("No booking with that id.") from None
+    booking = bookings_for_listing(person).filter(pk=booking_id).first()
+    if booking is None:
+        raise NotFound("No booking with that id.")
+    return booking
+
+
+def sees_crew_names(person, shift: Shift, crew_ids: set[int] | None = None) -> bool:
+    if is_admin(person) or shift.station_id in lead_station_ids(person):
+        return True
+    if crew_ids is None:
+        crew_ids = {c.person_id for c in shift.crew_members.all()}
+    return person.pk in crew_ids
+
+
+def sees_private(person, station_id: int) -> bool:
+    """Who declined, and the consents: leads of the station and admins only (SPEC §4)."""
+    return is_admin(person) or station_id in lead_station_ids(person)
+
+
+FEED_PAST = timedelta(days=30)
+FEED_FUTURE = timedelta(days=365)
+
+
+def feed_bookings(person, now: datetime) -> QuerySet[Booking]:
+    """What a person's calendar feed holds (SPEC §9): requested, observed, and approved ones they host or lead."""
+    from .models import BookingStatus
+
+    leads = lead_station_ids(person)
+    mine = (
+        Q(requested_by=person)
+        | Exists(Place.objects.filter(booking=OuterRef("pk"), person=person))
+        | Q(status=BookingStatus.APPROVED, shift__station_id__in=leads)
+        | (
+            Q(status=BookingStatus.APPROVED)
+            & Exists(CrewMember.objects.filter(shift=OuterRef("shift_id"), person=person))
+        )
+    )
+    return Booking.objects.filter(mine, shift__ends_at__gt=now - FEED_PAST, shift__starts_at__lt=now + FEED_FUTURE)
+
+
+def feed_fingerprint(person, now: datetime) -> tuple[str, datetime | None]:
+    """A cheap digest of everything the feed's bytes depend on, for ETag checks without building it."""
+    import hashlib
+
+    rows = (
+        feed_bookings(person, now)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "revision",
+            "updated_at",
+            "status",
+            "shift__updated_at",
+            "shift__station__name",
+            "shift__station__address",
+            "shift__station__timezone",
+            "shift__resource__call_sign",
+        )
+    )
+    digest = hashlib.sha256()
+    digest.update(f"v1:{person.pk}".encode())
+    latest = None
+    keep_from = now - timedelta(days=14)
+    for row in rows:
+        final = row[3] in ("declined", "cancelled", "expired")
+        # A final booking leaves the feed 14 days after it changed, so that moment changes the bytes too.
+        digest.update(repr((row, final and row[2] < keep_from)).encode())
+        for stamp in (row[2], row[4]):
+            if latest is None or stamp > latest:
+                latest = stamp
+    return digest.hexdigest(), latest

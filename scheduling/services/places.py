@@ -1,0 +1,106 @@
+"""Stations and resources: created by admins, tuned by their leads."""
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError
+
+from ..errors import Forbidden, Invalid
+from ..models import Resource, Station
+from .base import ensure_lead_or_admin, is_admin, lock_persons, record_event, write_transaction
+
+User = get_user_model()
+
+STATION_SETTINGS = [
+    "name",
+    "address",
+    "timezone",
+    "min_notice_hours",
+    "max_observers_per_day",
+    "crew_hosting_limit",
+    "observer_limit_365d",
+    "min_observer_age",
+]
+
+
+def _check_leads(lead_ids) -> list[int]:
+    ids = sorted(set(lead_ids))
+    found = set(User.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise Invalid("Unknown lead.", fields={"leads": [f"No person has id {missing[0]}."]})
+    return ids
+
+
+def create_station(*, actor, code: str, name: str, leads=(), now: datetime, **settings) -> Station:
+    if not is_admin(actor):
+        raise Forbidden("Only admins create stations.")
+    lead_ids = _check_leads(leads)
+    try:
+        with write_transaction():
+            station = Station.objects.create(
+                code=code, name=name, **{k: v for k, v in settings.items() if k in STATION_SETTINGS}
+            )
+            station.leads.set(lead_ids)
+            record_event(booking=None, station=station, actor=actor, action="station_created", now=now)
+    except IntegrityError as error:
+        raise Invalid("A station with that code exists.", fields={"code": ["Already in use."]}) from error
+    return station
+
+
+def update_station(*, actor, station_id: int, now: datetime, **changes) -> Station:
+    ensure_lead_or_admin(actor, station_id)
+    if ("code" in changes or "leads" in changes) and not is_admin(actor):
+        raise Forbidden("Only admins change a station's code or leads.")
+    lead_ids = _check_leads(changes["leads"]) if "leads" in changes else None
+    try:
+        with write_transaction():
+            station = Station.objects.select_for_update().get(pk=station_id)
+            fields = [k for k in [*STATION_SETTINGS, "code"] if k in changes]
+            for key in fields:
+                setattr(station, key, changes[key])
+            station.save(update_fields=fields or None)
+            if lead_ids is not None:
+                lock_persons(lead_ids)
+                station.leads.set(lead_ids)
+            record_event(
+                booking=None,
+                station=station,
+                actor=actor,
+                action="station_changed",
+                now=now,
+                note=", ".join(sorted(changes)),
+            )
+    except IntegrityError as error:
+        raise Invalid("A station with that code exists.", fields={"code": ["Already in use."]}) from error
+    return station
+
+
+def create_resource(
+    *, actor, station_id: int, call_sign: str, kind: str = "ambulance", observer_seats: int = 1, now: datetime
+) -> Resource:
+    if not Station.objects.filter(pk=station_id).exists():
+        raise Invalid("Unknown station.", fields={"station": ["No station has that id."]})
+    ensure_lead_or_admin(actor, station_id)
+    try:
+        with write_transaction():
+            return Resource.objects.create(
+                station_id=station_id, call_sign=call_sign, kind=kind, observer_seats=observer_seats
+            )
+    except IntegrityError as error:
+        raise Invalid("That call sign is taken.", fields={"call_sign": ["Already used at this station."]}) from error
+
+
+def update_resource(*, actor, resource: Resource, now: datetime, **changes) -> Resource:
+    ensure_lead_or_admin(actor, resource.station_id)
+    if "station_id" in changes and changes["station_id"] != resource.station_id:
+        raise Invalid("A resource stays at its station.", fields={"station": ["Cannot move a resource."]})
+    fields = [k for k in ("call_sign", "kind", "observer_seats") if k in changes]
+    try:
+        with write_transaction():
+            for key in fields:
+                setattr(resource, key, changes[key])
+            resource.save(update_fields=fields or None)
+    except IntegrityError as error:
+        raise Invalid("That call sign is taken.", fields={"call_sign": ["Already used at this station."]}) from error
+    return resource
