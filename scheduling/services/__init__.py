@@ -35,6 +35,10 @@ from .shifts import UNSET, ShiftChange, apply_shift_change, create_shift
 __all__ = [
     "UNSET",
     "ShiftChange",
+    "create_resource",
+    "create_station",
+    "update_resource",
+    "update_station",
     "add_clearance",
     "apply_shift_change",
     "approve_booking",
