@@ -10,3 +10,6 @@ urlpatterns = [
     path("api/", include("scheduling.api.urls")),
     path("", include("scheduling.web.urls")),
 ]
+
+handler404 = "scheduling.views_misc.not_found"
+handler500 = "scheduling.views_misc.server_error"

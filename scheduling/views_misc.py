@@ -72,3 +72,19 @@ def calendar_feed(request, token: str):
         response[key] = value
     patch_vary_headers(response, ["Accept-Encoding"])
     return response
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": "No such endpoint or object."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
+    from django.views.defaults import server_error as default
+
+    return default(request)

@@ -166,17 +166,26 @@ class StationSerializer(StrictSerializer):
     crew_hosting_limit = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
     observer_limit_365d = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
     min_observer_age = serializers.IntegerField(min_value=0, max_value=120, required=False)
-    suspended_until = serializers.SerializerMethodField()
-    suspension_reason = serializers.CharField(read_only=True)
+    suspended_until = serializers.DateTimeField(read_only=True, allow_null=True)
+    suspension_reason = serializers.CharField(read_only=True, allow_null=True)
     leads = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
 
-    def get_suspended_until(self, station) -> str | None:
-        return local_iso(station.suspended_until, station.tz)
-
     def to_representation(self, station):
-        data = super().to_representation(station)
-        data["leads"] = sorted(u.pk for u in station.leads.all())
-        return data
+        return {
+            "id": station.pk,
+            "code": station.code,
+            "name": station.name,
+            "address": station.address,
+            "timezone": station.timezone,
+            "min_notice_hours": station.min_notice_hours,
+            "max_observers_per_day": station.max_observers_per_day,
+            "crew_hosting_limit": station.crew_hosting_limit,
+            "observer_limit_365d": station.observer_limit_365d,
+            "min_observer_age": station.min_observer_age,
+            "suspended_until": local_iso(station.suspended_until, station.tz),
+            "suspension_reason": station.suspension_reason or None,
+            "leads": sorted(u.pk for u in station.leads.all()),
+        }
 
     def validate_timezone(self, value):
         try:

@@ -149,7 +149,7 @@ def set_consent_preference(*, person, preference: str, now: datetime) -> None:
 
 
 def add_clearance(
-    *, actor, person, kind: str, valid_from: date, valid_until: date | None, reference: str = "", now: datetime
+    *, actor, person, kind: str, valid_from: date, valid_until: date | None = None, reference: str = "", now: datetime
 ) -> Clearance:
     ensure_may_record_clearances(actor)
     if valid_until is not None and valid_until < valid_from:
