@@ -79,7 +79,8 @@ def queue(booking: Booking, kind: str, recipients, *, now: datetime, note: str =
                 next_attempt_at=now,
             )
         )
-    Notification.objects.bulk_create(rows)
+    # A dedupe key makes a repeat (a reminder queued twice) a no-op rather than an error.
+    Notification.objects.bulk_create(rows, ignore_conflicts=bool(dedupe))
 
 
 def parties(booking: Booking) -> list:

@@ -1,0 +1,136 @@
+"""Delivering the outbox (SPEC §8): claim, send outside any transaction, record; nothing sent twice."""
+
+import contextlib
+import logging
+import time
+from datetime import datetime, timedelta
+from html import escape
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import notifications
+from .calendar import build_feed
+from .models import Booking, BookingStatus, Notification
+from .services import expire_due, write_transaction
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=1)
+REMINDER_AHEAD = timedelta(hours=24)
+
+
+def claim(*, now: datetime, limit: int = 50) -> list[Notification]:
+    """Lease due rows to this worker; SKIP LOCKED lets a second worker take different rows at once."""
+    with transaction.atomic():
+        due = Notification.objects.filter(sent_at=None, next_attempt_at__lte=now).order_by("next_attempt_at", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        rows = list(due[:limit].values_list("pk", flat=True))
+        # The lease: until it runs out no other worker sees these rows as due.
+        Notification.objects.filter(pk__in=rows).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
+    return list(
+        Notification.objects.filter(pk__in=rows)
+        .select_related("recipient__profile", "booking__shift__station", "booking__shift__resource")
+        .order_by("id")
+    )
+
+
+def render(note: Notification) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(
+        subject=note.subject,
+        body=note.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[note.recipient.email],
+    )
+    paragraphs = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in note.body.split("\n\n"))
+    link = notifications.booking_url(note.booking) if note.booking_id else settings.SITE_URL
+    message.attach_alternative(
+        f'<!doctype html><html><body style="font-family: Arial, sans-serif">{paragraphs}'
+        f'<p><a href="{escape(link)}">Open the booking in Ridealong</a></p></body></html>',
+        "text/html",
+    )
+    if note.attach_ics and note.booking_id:
+        booking = (
+            Booking.objects.select_related("shift__station", "shift__resource")
+            .prefetch_related("places", "shift__crew_members")
+            .get(pk=note.booking_id)
+        )
+        ics = build_feed(owner=note.recipient, bookings=[booking], now=timezone.now(), name="Ride-along")
+        message.attach(f"ride-along-{booking.pk}.ics", ics, "text/calendar; charset=utf-8")
+    return message
+
+
+def deliver_batch(*, now: datetime | None = None, limit: int = 50) -> tuple[int, int]:
+    """Send what is due; returns (sent, failed). A failure waits with exponential backoff."""
+    now = now or timezone.now()
+    rows = claim(now=now, limit=limit)
+    if not rows:
+        return 0, 0
+    sent = failed = 0
+    mail = get_connection(fail_silently=False)
+    try:
+        mail.open()
+    except Exception as error:  # noqa: BLE001 - the server is down: every row waits for the next try
+        for note in rows:
+            _postpone(note, error, now)
+        return 0, len(rows)
+    try:
+        for note in rows:
+            try:
+                mail.send_messages([render(note)])
+            except Exception as error:  # noqa: BLE001 - one bad message must not stop the rest
+                _postpone(note, error, now)
+                failed += 1
+            else:
+                Notification.objects.filter(pk=note.pk).update(sent_at=timezone.now(), last_error="")
+                sent += 1
+    finally:
+        # Closing a broken connection may fail too; the results are already recorded.
+        with contextlib.suppress(Exception):
+            mail.close()
+    return sent, failed
+
+
+def _postpone(note: Notification, error: Exception, now: datetime) -> None:
+    backoff = min(timedelta(seconds=30) * (2 ** max(note.attempts - 1, 0)), MAX_BACKOFF)
+    logger.warning("could not send notification %s (attempt %s): %s", note.pk, note.attempts, error)
+    Notification.objects.filter(pk=note.pk).update(next_attempt_at=now + backoff, last_error=str(error)[:2000])
+
+
+def deliver_loop(*, interval: float = 5.0, stop_after: float | None = None) -> None:
+    started = time.monotonic()
+    while stop_after is None or time.monotonic() - started < stop_after:
+        sent, _ = deliver_batch()
+        if not sent:
+            time.sleep(interval)
+
+
+def queue_reminders(*, now: datetime) -> int:
+    """Queue each approved booking's 24-hour reminder once, to its observers and crew."""
+    due = (
+        Booking.objects.filter(
+            status=BookingStatus.APPROVED, shift__starts_at__gt=now, shift__starts_at__lte=now + REMINDER_AHEAD
+        )
+        .select_related("shift__station", "shift__resource", "requested_by")
+        .prefetch_related("places__person", "shift__crew_members__person")
+    )
+    queued = 0
+    for booking in due:
+        key = f"reminder:{booking.pk}:{booking.shift.starts_at.isoformat()}"
+        with write_transaction():
+            before = Notification.objects.filter(dedupe_key__startswith=key + ":").count()
+            recipients = [p.person for p in booking.places.all() if p.state == "held"]
+            recipients += [c.person for c in booking.shift.crew_members.all()]
+            notifications.queue(booking, "reminder", recipients, now=now, dedupe=key)
+            queued += Notification.objects.filter(dedupe_key__startswith=key + ":").count() - before
+    return queued
+
+
+def process_due(*, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    return {"expired": expire_due(now=now), "reminders": queue_reminders(now=now)}

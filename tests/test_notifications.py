@@ -1,0 +1,177 @@
+"""E-mail through the outbox (SPEC §8) against a real SMTP server on loopback."""
+
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.conf import settings as django_settings
+from django.db import connections, transaction
+
+from scheduling import services
+from scheduling.delivery import deliver_batch, process_due
+from scheduling.models import Notification
+from tests.factories import make_person
+
+NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+        self.controller = None
+        self.port = None
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.messages.append((rcpt, message_from_bytes(envelope.content, policy=default_policy)))
+        return "250 OK"
+
+    def up(self):
+        # A stopped aiosmtpd controller cannot start again, so "the server is back" is a new one.
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def down(self):
+        self.controller.stop()
+        self.controller = None
+
+    def to(self, address):
+        return [m for r, m in self.messages if r == address]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(settings):
+    port = free_port()
+    inbox = Inbox()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_TIMEOUT = 5
+    inbox.port = port
+    inbox.up()
+    yield inbox
+    if inbox.controller is not None:
+        inbox.down()
+
+
+def deliver_all(now):
+    total = 0
+    while True:
+        sent, _ = deliver_batch(now=now)
+        total += sent
+        if not sent:
+            return total
+
+
+def test_each_event_reaches_the_right_people(smtp, requester, mentor, paramedic, technician, lead, night, book):
+    booking = book(requester, night, [requester, mentor])
+    deliver_all(NOW)
+    assert [m["Subject"] for m in smtp.to(lead.email)] == ["Ride-along request: DA12 night shift, Loughborough"]
+    assert len(smtp.to(paramedic.email)) == 1 and not smtp.to(technician.email)
+    assert not smtp.to(requester.email)
+    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    deliver_all(NOW)
+    for person in (requester, mentor):
+        approved = smtp.to(person.email)[-1]
+        assert approved["Subject"].startswith("Ride-along approved")
+        attachments = [p for p in approved.iter_attachments() if p.get_content_type() == "text/calendar"]
+        assert attachments and b"BEGIN:VEVENT" in attachments[0].get_content().encode()
+        body = approved.get_body(("plain",)).get_content()
+        assert f"/bookings/{booking.pk}/" in body
+        assert approved.get_body(("html",)) is not None
+
+
+def test_requesters_never_learn_who_declined(smtp, requester, paramedic, night, book):
+    booking = book(requester, night)
+    services.decline_consent(booking_id=booking.pk, person=paramedic, note="I know them", now=NOW)
+    deliver_all(NOW)
+    message = smtp.to(requester.email)[-1]
+    text = message.get_body(("plain",)).get_content()
+    assert "A crew member declined" in text
+    assert "Pat" not in text and "I know them" not in text
+
+
+def test_with_the_server_down_messages_wait_then_arrive_exactly_once(smtp, requester, night, lead, book, settings):
+    book(requester, night)
+    smtp.down()
+    sent, failed = deliver_batch(now=NOW)
+    assert (sent, failed) == (0, 2)
+    waiting = Notification.objects.filter(sent_at=None)
+    assert waiting.count() == 2 and all(n.last_error and n.attempts == 1 for n in waiting)
+    assert deliver_batch(now=NOW + timedelta(seconds=5)) == (0, 0)  # backing off
+    smtp.up()
+    later = NOW + timedelta(minutes=10)
+    assert deliver_all(later) == 2
+    assert deliver_all(later + timedelta(hours=2)) == 0
+    assert len(smtp.to(lead.email)) == 1
+
+
+def test_a_rolled_back_change_sends_nothing(smtp, requester, night):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+        raise RuntimeError("something later in the same change failed")
+    assert not Notification.objects.exists()
+    assert deliver_all(NOW) == 0 and smtp.messages == []
+
+
+def test_process_due_expires_and_reminds_once(requester, paramedic, technician, lead, night, book):
+    pending = book(requester, night)
+    services.give_consent(booking_id=pending.pk, person=paramedic, now=NOW)
+    services.approve_booking(booking_id=pending.pk, lead=lead, now=NOW)
+    day_before = night.starts_at - timedelta(hours=23)
+    first = process_due(now=day_before)
+    assert first == {"expired": 0, "reminders": 3}  # the observer and both crew
+    assert process_due(now=day_before + timedelta(minutes=1)) == {"expired": 0, "reminders": 0}
+    waiting_requester = make_person("late", requester=True)
+    late = services.request_booking(requested_by=waiting_requester, shift_id=night.pk, purpose="x", now=NOW)
+    assert late.status == "pending"
+    assert process_due(now=night.starts_at)["expired"] == 1
+    assert process_due(now=night.starts_at) == {"expired": 0, "reminders": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="SKIP LOCKED needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1/ridealong",
+)
+def test_two_workers_deliver_each_message_exactly_once(smtp):
+    people = [make_person(cleared=False) for _ in range(60)]
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient=p, kind="requested", subject=f"Message {i}", body="Hello", created_at=NOW, next_attempt_at=NOW
+            )
+            for i, p in enumerate(people)
+        ]
+    )
+    barrier = threading.Barrier(2)
+
+    def worker():
+        try:
+            barrier.wait()
+            while deliver_batch(now=NOW, limit=5)[0]:
+                pass
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    subjects = sorted(m["Subject"] for _, m in smtp.messages)
+    assert subjects == sorted(f"Message {i}" for i in range(60))
+    assert Notification.objects.filter(sent_at=None).count() == 0
