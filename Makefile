@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate demo bench clean deps
+.PHONY: run test lint format migrate demo bench clean deps assets screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,3 +42,14 @@ format: deps
 
 clean:
 	rm -rf $(VENV) var
+
+# Refresh the committed front-end assets from the versions pinned in package.json (needs Node).
+VENDOR := scheduling/static/vendor
+assets:
+	npm ci --no-audit --no-fund
+	mkdir -p $(VENDOR)/nhsuk/images
+	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css $(VENDOR)/nhsuk/
+	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js $(VENDOR)/nhsuk/
+	cp node_modules/nhsuk-frontend/dist/nhsuk/assets/images/favicon.* $(VENDOR)/nhsuk/images/
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp node_modules/axe-core/axe.min.js $(VENDOR)/

@@ -1,8 +1,27 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
 
 app_name = "web"
 urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "sign-in/",
+        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("shifts/", views.find_shifts, name="shifts"),
+    path("shifts/<int:shift_id>/request/", views.request_booking, name="request"),
+    path("bookings/", views.my_bookings, name="bookings"),
     path("bookings/<int:pk>/", views.booking_detail, name="booking"),
+    path("bookings/<int:pk>/approve/", views.approve, name="approve"),
+    path("bookings/<int:pk>/decline/", views.decline, name="decline"),
+    path("bookings/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("bookings/<int:pk>/consent/", views.consent, name="consent"),
+    path("bookings/<int:pk>/calendar.ics", views.booking_ics, name="booking-ics"),
+    path("lead/queue/", views.lead_queue, name="queue"),
+    path("crew/inbox/", views.consent_inbox, name="inbox"),
+    path("calendar/", views.calendar_link, name="calendar"),
 ]

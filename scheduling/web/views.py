@@ -1,5 +1,322 @@
+"""Server-rendered pages (SPEC §10): thin views over the same services and selectors as the API."""
+
+from datetime import datetime, time, timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from .. import selectors, services
+from ..calendar import build_feed, calendar_urls
+from ..errors import BookingError
+from ..models import AuditEvent, Booking, BookingStatus, CalendarToken, ConsentState, display_name
+from ..services import is_admin, lead_station_ids
+from .forms import BookingRequestForm, ConsentForm, OptionalReasonForm, PreferenceForm, ReasonForm, ShiftSearchForm
+
+# Rule codes about a particular observer are shown next to the observers field.
+OBSERVER_CODES = {
+    "observer_is_crew",
+    "duplicate_booking",
+    "observer_overlap",
+    "clearance_missing",
+    "clearance_expired",
+    "observer_too_young",
+    "observer_limit",
+}
 
 
+def _now():
+    return timezone.now()
+
+
+@login_required
+def home(request):
+    person = request.user
+    context = {
+        "is_lead": bool(lead_station_ids(person)) or is_admin(person),
+        "is_crew": person.crew_places.exists(),
+        "is_requester": person.profile.is_requester,
+        "counts": {
+            "mine": selectors.bookings_visible_to(person)
+            .filter(requested_by=person, status__in=["pending", "approved", "waitlisted"])
+            .count(),
+            "queue": _queue(person).count(),
+            "inbox": _inbox(person).filter(consents__state=ConsentState.PENDING, consents__person=person).count(),
+        },
+    }
+    return render(request, "web/home.html", context)
+
+
+@login_required
+def find_shifts(request):
+    form = ShiftSearchForm(request.GET or None)
+    qs = selectors.shifts_open_now(selectors.shifts_for_listing(), _now())
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["station"]:
+            qs = qs.filter(station=data["station"])
+        tz = timezone.get_current_timezone()
+        start = datetime.combine(data["date_from"], time.min, tz) if data["date_from"] else None
+        end = datetime.combine(data["date_to"] + timedelta(days=1), time.min, tz) if data["date_to"] else None
+        qs = selectors.shifts_overlapping(qs, start, end)
+    shifts = list(qs.order_by("starts_at", "id")[:200])
+    if form.is_valid() and form.cleaned_data["time_of_day"]:
+        want_night = form.cleaned_data["time_of_day"] == "night"
+        shifts = [s for s in shifts if s.is_night == want_night]
+    for shift in shifts:
+        shift.seats_free = max(shift.observer_seats - shift.held, 0)
+    return render(request, "web/shifts.html", {"form": form, "shifts": shifts[:100]})
+
+
+@login_required
+def request_booking(request, shift_id):
+    shift = selectors.shifts_for_listing().filter(pk=shift_id).first()
+    if shift is None:
+        return render(request, "web/not_found.html", status=404)
+    shift.seats_free = max(shift.observer_seats - shift.held, 0)
+    if not request.user.profile.is_requester:
+        messages.error(request, "Only requesters can ask for ride-alongs. Ask an admin to make you one.")
+        return redirect("web:shifts")
+    form = BookingRequestForm(
+        request.POST or None, requester=request.user, initial={"include_me": True, "allow_waitlist": True}
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            booking = services.request_booking(
+                requested_by=request.user,
+                shift_id=shift.pk,
+                observer_ids=data["observer_ids"],
+                purpose=data["purpose"],
+                allow_waitlist=data["allow_waitlist"],
+                now=_now(),
+            )
+        except BookingError as error:
+            _attach(form, error)
+        else:
+            if booking.status == BookingStatus.WAITLISTED:
+                messages.info(request, "The shift is full, so your request is on the waiting list.")
+            else:
+                messages.success(request, "Request sent. The crew and the station lead have been asked.")
+            return redirect("web:booking", pk=booking.pk)
+    return render(request, "web/request.html", {"form": form, "shift": shift})
+
+
+def _attach(form, error: BookingError) -> None:
+    """Put a service's error next to the field it concerns, or at the top of the form."""
+    if error.fields:
+        mapping = {"observers": "others", "purpose": "purpose"}
+        for name, problems in error.fields.items():
+            form.add_error(mapping.get(name), problems[0] if isinstance(problems, list) else str(problems))
+    elif error.code in OBSERVER_CODES:
+        form.add_error("others", error.detail)
+    else:
+        form.add_error(None, error.detail)
+
+
+@login_required
+def my_bookings(request):
+    person = request.user
+    bookings = selectors.bookings_for_listing(person).filter(requested_by=person) | selectors.bookings_for_listing(
+        person
+    ).filter(places__person=person)
+    bookings = bookings.distinct().order_by("shift__starts_at", "id")
+    return render(request, "web/bookings.html", {"bookings": [_decorate(b, person) for b in bookings]})
+
+
+def _decorate(booking: Booking, person) -> Booking:
+    booking.consent_state = services.consent_summary(list(booking.consents.all()))
+    booking.live_observers = [p for p in booking.places.all() if p.state != "released"]
+    return booking
+
+
+@login_required
 def booking_detail(request, pk):
-    return HttpResponse("")
+    person = request.user
+    try:
+        booking = selectors.booking_for(person, pk)
+    except BookingError:
+        return render(request, "web/not_found.html", status=404)
+    _decorate(booking, person)
+    private = selectors.sees_private(person, booking.shift.station_id)
+    events = list(AuditEvent.objects.filter(booking=booking).select_related("actor__profile").order_by("at", "id"))
+    for event in events:
+        event.hidden = event.actor_private and not private
+    observers = [p.person for p in booking.places.select_related("person__profile") if p.state != "released"]
+    my_consent = booking.consents.filter(person=person).first()
+    context = {
+        "booking": booking,
+        "shift": booking.shift,
+        "events": events,
+        "private": private,
+        "observers": [display_name(o) for o in observers],
+        "consents": booking.consents.select_related("person__profile") if private else None,
+        "may_decide": private and booking.status in ("pending", "waitlisted"),
+        "may_cancel": booking.status in ("pending", "approved", "waitlisted")
+        and (private or booking.requested_by_id == person.pk or any(o.pk == person.pk for o in observers)),
+        "my_consent": my_consent,
+        "reason_form": ReasonForm(),
+        "cancel_form": OptionalReasonForm(),
+        "consent_form": ConsentForm(),
+    }
+    return render(request, "web/booking.html", context)
+
+
+def _act(request, pk, action, success: str):
+    try:
+        booking = selectors.booking_for(request.user, pk)
+        action(booking)
+    except BookingError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, success)
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("web:booking", pk=pk)
+
+
+@login_required
+@require_POST
+def approve(request, pk):
+    return _act(
+        request,
+        pk,
+        lambda b: services.approve_booking(booking_id=b.pk, lead=request.user, now=_now()),
+        "Approved. The booking is confirmed once every crew member has consented.",
+    )
+
+
+@login_required
+@require_POST
+def decline(request, pk):
+    form = ReasonForm(request.POST)
+    reason = form.data.get("reason", "")
+    return _act(
+        request,
+        pk,
+        lambda b: services.decline_booking(booking_id=b.pk, lead=request.user, reason=reason, now=_now()),
+        "Declined. The requester has been told.",
+    )
+
+
+@login_required
+@require_POST
+def cancel(request, pk):
+    reason = request.POST.get("reason", "")
+    return _act(
+        request,
+        pk,
+        lambda b: services.cancel_booking(booking_id=b.pk, actor=request.user, reason=reason, now=_now()),
+        "Cancelled.",
+    )
+
+
+@login_required
+@require_POST
+def consent(request, pk):
+    form = ConsentForm(request.POST)
+    decision = form.data.get("decision", "")
+    note = form.data.get("note", "")
+    labels = {
+        "give": "Consent given. Thank you.",
+        "decline": "Declined. Only the station's leads see it was you.",
+        "withdraw": "Consent withdrawn.",
+    }
+    return _act(
+        request,
+        pk,
+        lambda b: services.respond_to_booking(
+            booking_id=b.pk, person=request.user, decision=decision, note=note, now=_now()
+        ),
+        labels.get(decision, "Done."),
+    )
+
+
+def _queue(person):
+    qs = selectors.bookings_for_listing(person).filter(status__in=["pending", "waitlisted"])
+    if not is_admin(person):
+        qs = qs.filter(shift__station_id__in=lead_station_ids(person))
+    return qs
+
+
+@login_required
+def lead_queue(request):
+    person = request.user
+    if not (lead_station_ids(person) or is_admin(person)):
+        return render(request, "web/not_found.html", status=404)
+    bookings = list(
+        _queue(person)
+        .order_by("shift__starts_at", "created_at")
+        .prefetch_related("consents__person__profile", "places__person__profile")
+    )
+    for booking in bookings:
+        _decorate(booking, person)
+    return render(request, "web/queue.html", {"bookings": bookings, "reason_form": ReasonForm()})
+
+
+def _inbox(person):
+    return (
+        selectors.bookings_for_listing(person)
+        .filter(
+            shift__crew_members__person=person,
+            status__in=["pending", "approved", "waitlisted"],
+            shift__starts_at__gt=_now(),
+        )
+        .distinct()
+    )
+
+
+@login_required
+def consent_inbox(request):
+    person = request.user
+    form = PreferenceForm(request.POST or None, initial={"consent_preference": person.profile.consent_preference})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.set_consent_preference(
+                person=person, preference=form.cleaned_data["consent_preference"], now=_now()
+            )
+        except BookingError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, "Your preference is saved.")
+        return redirect("web:inbox")
+    bookings = list(_inbox(person).order_by("shift__starts_at"))
+    for booking in bookings:
+        _decorate(booking, person)
+        booking.mine = next((c for c in booking.consents.all() if c.person_id == person.pk), None)
+    return render(request, "web/inbox.html", {"bookings": bookings, "form": form})
+
+
+@login_required
+def calendar_link(request):
+    person = request.user
+    context = {"link": CalendarToken.objects.filter(person=person).first(), "urls": None}
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            services.revoke_calendar_token(person=person)
+            messages.success(request, "Your calendar link no longer works.")
+            return redirect("web:calendar")
+        token = services.issue_calendar_token(person=person, now=_now())
+        context = {"link": CalendarToken.objects.filter(person=person).first(), "urls": calendar_urls(token)}
+    response = render(request, "web/calendar.html", context)
+    # The page may show a secret link: keep it out of Referer headers and caches.
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def booking_ics(request, pk):
+    try:
+        booking = selectors.booking_for(request.user, pk)
+    except BookingError:
+        return render(request, "web/not_found.html", status=404)
+    body = build_feed(owner=request.user, bookings=[booking], now=_now(), name="Ride-along")
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="ride-along-{booking.pk}.ics"'
+    return response

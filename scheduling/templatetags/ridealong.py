@@ -1,0 +1,28 @@
+from django import template
+
+register = template.Library()
+
+REASONS = {
+    "requester_cancelled": "cancelled by the requester",
+    "observer_cancelled": "the last observer cancelled their place",
+    "lead_cancelled": "cancelled by the station",
+    "lead_declined": "declined by the station",
+    "crew_declined": "a crew member declined",
+    "consent_withdrawn": "a crew member withdrew consent",
+    "shift_cancelled": "the shift was cancelled",
+    "shift_changed": "the shift changed and no longer fits",
+    "station_suspended": "observations at the station are suspended",
+    "clearance_lapsed": "a clearance no longer covers the shift",
+    "seats_reduced": "the shift has fewer seats now",
+}
+
+
+@register.filter
+def spaced(value: str) -> str:
+    """`consent_given` → `consent given`."""
+    return (value or "").replace("_", " ")
+
+
+@register.filter
+def reason_text(code: str) -> str:
+    return REASONS.get(code, spaced(code))

@@ -1,0 +1,82 @@
+"""Forms parse input only; every rule is checked by the services they hand it to."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from ..models import ConsentPreference, Station
+
+User = get_user_model()
+
+
+class ShiftSearchForm(forms.Form):
+    station = forms.ModelChoiceField(queryset=Station.objects.all(), required=False, empty_label="Any station")
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    time_of_day = forms.ChoiceField(
+        choices=[("", "Day or night"), ("day", "Day"), ("night", "Night")], required=False, label="Day or night"
+    )
+
+
+class BookingRequestForm(forms.Form):
+    include_me = forms.BooleanField(required=False, initial=True, label="I will observe")
+    others = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Other observers",
+        help_text="Their usernames or staff numbers, separated by commas (for example: mo).",
+    )
+    purpose = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What the observers hope to learn. The crew and the station lead read this.",
+    )
+    allow_waitlist = forms.BooleanField(
+        required=False, initial=True, label="Put us on the waiting list if the shift is full"
+    )
+
+    def __init__(self, *args, requester=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requester = requester
+
+    def clean(self):
+        data = super().clean()
+        ids = [self.requester.pk] if data.get("include_me") else []
+        for handle in filter(None, (h.strip() for h in (data.get("others") or "").split(","))):
+            person = User.objects.filter(
+                Q(username__iexact=handle) | Q(profile__staff_number__iexact=handle), is_active=True
+            ).first()
+            if person is None:
+                self.add_error("others", f"No one has the username or staff number {handle!r}.")
+            elif person.pk not in ids:
+                ids.append(person.pk)
+        if not ids and not self.errors:
+            self.add_error("include_me", "Choose at least one observer: yourself or someone else.")
+        data["observer_ids"] = ids
+        return data
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Reason")
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Reason (optional)"
+    )
+
+
+class ConsentForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("give", "Give"), ("decline", "Decline"), ("withdraw", "Withdraw")])
+    note = forms.CharField(
+        max_length=2000,
+        required=False,
+        label="Private note (only leads see it)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class PreferenceForm(forms.Form):
+    consent_preference = forms.ChoiceField(
+        choices=ConsentPreference.choices, widget=forms.RadioSelect, label="When someone asks to observe your shifts"
+    )

@@ -1,0 +1,131 @@
+"""The pages of SPEC §10 through Django's test client; the browser tests drive the same pages in Chromium."""
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from scheduling import services
+from scheduling.models import Booking
+from tests.factories import make_person
+
+NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def signed_in(client):
+    def _as(person):
+        client.force_login(person)
+        return client
+
+    return _as
+
+
+def test_pages_need_sign_in(client):
+    response = client.get("/shifts/")
+    assert response.status_code == 302 and "/sign-in/" in response["Location"]
+
+
+def test_sign_in_page_and_wrong_password(client, requester):
+    assert client.get("/sign-in/").status_code == 200
+    response = client.post("/sign-in/", {"username": "rachel", "password": "wrong"})
+    assert "Your username or password is wrong" in response.content.decode()
+    response = client.post("/sign-in/", {"username": "rachel", "password": "pw-rachel"})
+    assert response.status_code == 302
+
+
+def test_find_shifts_lists_open_shifts_with_seats(signed_in, requester, night):
+    page = signed_in(requester).get("/shifts/", {"time_of_day": "night"}).content.decode()
+    assert "DA12 night shift, Loughborough" in page and "Sat 10 Oct 2026, 19:00" in page
+    assert signed_in(requester).get("/shifts/", {"time_of_day": "day"}).content.decode().count("data-shift=") == 0
+
+
+def test_request_for_self_and_mentor(signed_in, requester, mentor, night):
+    response = signed_in(requester).post(
+        f"/shifts/{night.pk}/request/",
+        {"include_me": "on", "others": "mo", "purpose": "See a night", "allow_waitlist": "on"},
+    )
+    booking = Booking.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/bookings/{booking.pk}/"
+    assert sorted(booking.places.values_list("person_id", flat=True)) == sorted([requester.pk, mentor.pk])
+
+
+def test_rule_failure_is_shown_next_to_the_observers_field(signed_in, requester, night):
+    make_person("una", requester=True, cleared=False, name="Una Uncleared")
+    response = signed_in(requester).post(
+        f"/shifts/{night.pk}/request/", {"include_me": "on", "others": "una", "purpose": "See a night"}
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Una Uncleared has no dbs clearance on record." in page
+    assert 'id="id_others-error"' in page and "There is a problem" in page
+    assert not Booking.objects.exists()
+
+
+def test_unknown_observer_is_a_form_error(signed_in, requester, night):
+    page = signed_in(requester).post(f"/shifts/{night.pk}/request/", {"others": "nobody", "purpose": "x"})
+    assert "No one has the username or staff number" in page.content.decode()
+
+
+def test_lead_queue_approve_and_decline(signed_in, requester, mentor, lead, paramedic, night, resource):
+    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    client = signed_in(lead)
+    page = client.get("/lead/queue/").content.decode()
+    assert "Pat Paramedic: Pending" in page and "Terry Technician: Given (standing consent)" in page
+    client.post(f"/bookings/{booking.pk}/approve/", {"next": "/lead/queue/"})
+    booking.refresh_from_db()
+    assert booking.lead_approved
+    other = services.request_booking(requested_by=mentor, shift_id=night.pk, purpose="x", now=NOW)
+    client.post(f"/bookings/{other.pk}/decline/", {"reason": ""})
+    other.refresh_from_db()
+    assert other.status == "pending"
+    client.post(f"/bookings/{other.pk}/decline/", {"reason": "Training night"})
+    other.refresh_from_db()
+    assert other.status == "declined"
+
+
+def test_queue_is_not_for_non_leads(signed_in, requester):
+    assert signed_in(requester).get("/lead/queue/").status_code == 404
+
+
+def test_crew_inbox_and_private_decline(signed_in, requester, paramedic, night):
+    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    client = signed_in(paramedic)
+    assert f'data-booking="{booking.pk}"' in client.get("/crew/inbox/").content.decode()
+    client.post(f"/bookings/{booking.pk}/consent/", {"decision": "decline", "note": "Not this one"})
+    booking.refresh_from_db()
+    assert booking.status == "declined"
+    page = signed_in(requester).get(f"/bookings/{booking.pk}/").content.decode()
+    assert "A crew member declined" in page
+    assert "Pat" not in page and "Not this one" not in page
+
+
+def test_preference_change(signed_in, paramedic):
+    signed_in(paramedic).post("/crew/inbox/", {"consent_preference": "always"})
+    paramedic.profile.refresh_from_db()
+    assert paramedic.profile.consent_preference == "always"
+
+
+def test_booking_page_is_404_for_outsiders(signed_in, requester, outsider, night):
+    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    assert signed_in(outsider).get(f"/bookings/{booking.pk}/").status_code == 404
+
+
+def test_calendar_link_page_shows_link_once_with_no_referrer(signed_in, requester):
+    client = signed_in(requester)
+    response = client.post("/calendar/", {"action": "create"})
+    page = response.content.decode()
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "webcal://" in page and "works like a password" in page and "calendar.google.com" in page
+    assert "webcal://" not in client.get("/calendar/").content.decode()
+
+
+def test_home_shows_what_each_role_can_do(signed_in, lead, requester, station):
+    assert "Approval queue" in signed_in(lead).get("/").content.decode()
+    assert "Find a shift to observe" in signed_in(requester).get("/").content.decode()
