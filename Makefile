@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate demo bench clean deps assets screenshots
+.PHONY: run test lint format migrate demo bench clean deps assets screenshots browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,25 @@ demo: migrate
 run: demo
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: deps
+test: deps browser
 	$(PY) bin/ensure-database
 	$(PY) -m pytest
+
+# Browser tests use Debian's Chromium; installed here when missing and we may (root), else they skip.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "Browser tests will be skipped: install Debian's chromium (apt-get install chromium chromium-driver)"; \
+	  fi; \
+	fi
+
+screenshots: deps browser
+	rm -rf var/screenshots
+	RIDEALONG_SCREENSHOTS=var/screenshots $(PY) -m pytest tests/test_browser.py -k screenshots -q
+	@echo "Screenshots are in var/screenshots/"
 
 lint: deps
 	$(PY) -m ruff check .

@@ -24,8 +24,9 @@ def booking_page(booking) -> str:
     return settings.SITE_URL + reverse("web:booking", args=[booking.pk])
 
 
-def calendar_urls(token: str) -> dict:
-    url = settings.SITE_URL + reverse("calendar-feed", args=[token])
+def calendar_urls(token: str, base: str | None = None) -> dict:
+    """The three ways to subscribe; `base` is the address the person reached us by, if known."""
+    url = (base or settings.SITE_URL).rstrip("/") + reverse("calendar-feed", args=[token])
     webcal = "webcal://" + url.split("://", 1)[1]
     return {
         "url": url,

@@ -119,11 +119,12 @@ def test_booking_page_is_404_for_outsiders(signed_in, requester, outsider, night
 
 def test_calendar_link_page_shows_link_once_with_no_referrer(signed_in, requester):
     client = signed_in(requester)
-    response = client.post("/calendar/", {"action": "create"})
+    response = client.post("/calendar/", {"action": "create"}, follow=True)
     page = response.content.decode()
     assert response["Referrer-Policy"] == "no-referrer"
     assert "webcal://" in page and "works like a password" in page and "calendar.google.com" in page
     assert "webcal://" not in client.get("/calendar/").content.decode()
+    assert client.get("/calendar/new/").status_code == 302  # shown once only
 
 
 def test_home_shows_what_each_role_can_do(signed_in, lead, requester, station):

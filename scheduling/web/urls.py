@@ -24,4 +24,5 @@ urlpatterns = [
     path("lead/queue/", views.lead_queue, name="queue"),
     path("crew/inbox/", views.consent_inbox, name="inbox"),
     path("calendar/", views.calendar_link, name="calendar"),
+    path("calendar/new/", views.calendar_link_new, name="calendar-new"),
 ]

@@ -295,16 +295,24 @@ def consent_inbox(request):
 @login_required
 def calendar_link(request):
     person = request.user
-    context = {"link": CalendarToken.objects.filter(person=person).first(), "urls": None}
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
             services.revoke_calendar_token(person=person)
             messages.success(request, "Your calendar link no longer works.")
             return redirect("web:calendar")
-        token = services.issue_calendar_token(person=person, now=_now())
-        context = {"link": CalendarToken.objects.filter(person=person).first(), "urls": calendar_urls(token)}
-    response = render(request, "web/calendar.html", context)
-    # The page may show a secret link: keep it out of Referer headers and caches.
+        # Shown once on the next page, then forgotten: only its digest is stored.
+        request.session["new_calendar_token"] = services.issue_calendar_token(person=person, now=_now())
+        return redirect("web:calendar-new")
+    return render(request, "web/calendar.html", {"link": CalendarToken.objects.filter(person=person).first()})
+
+
+@login_required
+def calendar_link_new(request):
+    token = request.session.pop("new_calendar_token", None)
+    if token is None:
+        return redirect("web:calendar")
+    response = render(request, "web/calendar_new.html", {"urls": calendar_urls(token, request.build_absolute_uri("/"))})
+    # The page shows a secret link: keep it out of Referer headers and caches.
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "no-store"
     return response

@@ -1,0 +1,269 @@
+"""The seed's story and the refusals, in headless Chromium against a live server; axe-core on every page."""
+
+import os
+import re
+import shutil
+import zoneinfo
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from scheduling import services
+from scheduling.models import Booking
+from tests.factories import make_person, make_resource, make_shift, make_station
+
+CHROMIUM = "/usr/bin/chromium"
+AXE = Path(__file__).resolve().parent.parent / "scheduling" / "static" / "vendor" / "axe.min.js"
+LONDON = zoneinfo.ZoneInfo("Europe/London")
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not shutil.which(CHROMIUM),
+        reason="no browser: install Debian's chromium (apt-get install chromium chromium-driver) "
+        "or run `make test` as root, which installs it",
+    ),
+]
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls of the tests are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def story(db):
+    """The demo's cast: a night shift five days out with two seats, its crew, the lead and two observers."""
+    lead = make_person("lee", name="Lee Lead", cleared=False)
+    station = make_station("LGH", name="Loughborough", address="Epinal Way, Loughborough", leads=[lead])
+    resource = make_resource(station, "DA12", seats=2)
+    paramedic = make_person("pat", name="Pat Paramedic", cleared=False)
+    technician = make_person("terry", name="Terry Technician", preference="always", cleared=False)
+    day = timezone.now().astimezone(LONDON).date() + timedelta(days=5)
+    night = make_shift(
+        resource,
+        datetime.combine(day, time(19), LONDON),
+        datetime.combine(day + timedelta(days=1), time(7), LONDON),
+        crew=[(paramedic, "paramedic"), (technician, "technician")],
+        now=timezone.now(),
+    )
+    requester = make_person("rachel", name="Rachel Requester", requester=True)
+    mentor = make_person("mo", name="Mo Mentor", requester=True)
+    make_person("una", name="Una Uncleared", requester=True, cleared=False)
+    return {"lead": lead, "paramedic": paramedic, "night": night, "requester": requester, "mentor": mentor}
+
+
+class Visitor:
+    """One person's browser: signs in, visits pages and checks each with axe-core."""
+
+    def __init__(self, browser, base_url, username, *, width=1280):
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+        self.page = self.context.new_page()
+        self.base = base_url
+        self.page.goto(f"{base_url}/sign-in/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", "pw-" + username)
+        self.page.click("button:has-text('Sign in')")
+        self.page.wait_for_url(f"{base_url}/")
+
+    def go(self, path):
+        self.page.goto(self.base + path)
+        return self.page
+
+    def axe(self):
+        self.page.add_script_tag(path=str(AXE))
+        result = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        return [
+            (v["id"], v["impact"], v["help"]) for v in result["violations"] if v["impact"] in ("serious", "critical")
+        ]
+
+    def close(self):
+        self.context.close()
+
+
+def test_the_seed_story_end_to_end(browser, live_server, story):
+    night = story["night"]
+    rachel = Visitor(browser, live_server.url, "rachel")
+    page = rachel.go("/shifts/?time_of_day=night")
+    row = page.locator(f"tr[data-shift='{night.pk}']")
+    assert "2" in row.locator("td").nth(3).inner_text()
+    row.get_by_role("link", name=re.compile("Request")).click()
+    page.check("#id_include_me")
+    page.fill("#id_others", "mo")
+    page.fill("#id_purpose", "Understand how a night crew works")
+    page.click("button:has-text('Send request')")
+    page.wait_for_url(re.compile(r"/bookings/\d+/$"))
+    assert "Pending" in page.inner_text("main")
+    booking = Booking.objects.get()
+
+    pat = Visitor(browser, live_server.url, "pat")
+    inbox = pat.go("/crew/inbox/")
+    inbox.locator(f"[data-booking='{booking.pk}']").get_by_role("button", name=re.compile("Give consent")).click()
+    inbox.wait_for_load_state()
+    assert "Consent given" in inbox.inner_text("main")
+
+    lee = Visitor(browser, live_server.url, "lee")
+    queue = lee.go("/lead/queue/")
+    card = queue.locator(f"[data-booking='{booking.pk}']")
+    assert "Pat Paramedic: Given" in card.inner_text()
+    card.get_by_role("button", name=re.compile("^Approve")).click()
+    queue.wait_for_load_state()
+
+    mine = rachel.go("/bookings/")
+    assert "Approved" in mine.locator(f"tr[data-booking='{booking.pk}']").inner_text()
+    calendar = rachel.go("/calendar/")
+    calendar.click("button:has-text('Make my calendar link')")
+    calendar.wait_for_url(re.compile("/calendar/new/$"))
+    link = calendar.input_value("#webcal-url")
+    assert link.startswith("webcal://")
+    calendar.click("#copy-webcal")
+    calendar.wait_for_selector("text=Link copied.")
+    assert calendar.evaluate("navigator.clipboard.readText()") == link
+    feed = rachel.context.request.get(link.replace("webcal://", "http://"))
+    assert feed.status == 200 and "STATUS:CONFIRMED" in feed.text()
+    for visitor in (rachel, pat, lee):
+        visitor.close()
+
+
+def test_lead_declines_with_a_reason(browser, live_server, story):
+    booking = services.request_booking(
+        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+    )
+    lee = Visitor(browser, live_server.url, "lee")
+    queue = lee.go("/lead/queue/")
+    card = queue.locator(f"[data-booking='{booking.pk}']")
+    card.get_by_label("Reason for declining").fill("Crew training on that night")
+    card.get_by_role("button", name=re.compile("^Decline")).click()
+    queue.wait_for_load_state()
+    rachel = Visitor(browser, live_server.url, "rachel")
+    page = rachel.go(f"/bookings/{booking.pk}/")
+    assert "Declined" in page.inner_text("main") and "Crew training on that night" in page.inner_text("main")
+    lee.close()
+    rachel.close()
+
+
+def test_crew_decline_is_shown_without_a_name(browser, live_server, story):
+    booking = services.request_booking(
+        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+    )
+    pat = Visitor(browser, live_server.url, "pat")
+    inbox = pat.go("/crew/inbox/")
+    card = inbox.locator(f"[data-booking='{booking.pk}']")
+    card.get_by_label("Private note (only leads see it)").fill("Personal reasons")
+    card.get_by_role("button", name=re.compile("^Decline")).click()
+    inbox.wait_for_load_state()
+    rachel = Visitor(browser, live_server.url, "rachel")
+    text = rachel.go(f"/bookings/{booking.pk}/").inner_text("main")
+    assert "A crew member declined" in text
+    assert "Pat" not in text and "Personal reasons" not in text
+    pat.close()
+    rachel.close()
+
+
+def test_request_form_shows_a_clearance_failure_next_to_the_field(browser, live_server, story):
+    rachel = Visitor(browser, live_server.url, "rachel")
+    page = rachel.go(f"/shifts/{story['night'].pk}/request/")
+    page.uncheck("#id_include_me")
+    page.fill("#id_others", "una")
+    page.fill("#id_purpose", "Induction")
+    page.click("button:has-text('Send request')")
+    error = page.locator("#id_others-error")
+    assert "Una Uncleared has no dbs clearance on record." in error.inner_text()
+    assert page.locator(".nhsuk-error-summary").is_visible()
+    assert not Booking.objects.exists()
+    rachel.close()
+
+
+PAGES = {
+    "rachel": [
+        "/",
+        "/shifts/",
+        "/shifts/?time_of_day=night",
+        "/shifts/{night}/request/",
+        "/bookings/",
+        "/bookings/{booking}/",
+        "/calendar/",
+        "new-calendar-link",
+    ],
+    "lee": ["/lead/queue/", "/bookings/{booking}/"],
+    "pat": ["/crew/inbox/"],
+}
+
+
+def _every_page(browser, live_server, story, width, shoot=None):
+    booking = services.request_booking(
+        requested_by=story["requester"],
+        shift_id=story["night"].pk,
+        observer_ids=[story["requester"].pk, story["mentor"].pk],
+        purpose="Understand nights",
+        now=timezone.now(),
+    )
+    found = {}
+    anonymous = browser.new_context(viewport={"width": width, "height": 900})
+    page = anonymous.new_page()
+    page.goto(live_server.url + "/sign-in/")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        "async () => (await axe.run()).violations.filter("
+        "v => ['serious', 'critical'].includes(v.impact)).map(v => v.id)"
+    )
+    found["sign-in"] = violations
+    if shoot:
+        shoot(page, "sign-in")
+    anonymous.close()
+    for username, paths in PAGES.items():
+        visitor = Visitor(browser, live_server.url, username, width=width)
+        for path in paths:
+            path = path.format(night=story["night"].pk, booking=booking.pk)
+            if path == "new-calendar-link":
+                visitor.go("/calendar/").click("button:has-text('Make')")
+                visitor.page.wait_for_url(re.compile("/calendar/new/$"))
+                path = "/calendar/new/"
+            else:
+                visitor.go(path)
+            found[f"{username} {path}"] = visitor.axe()
+            if shoot:
+                shoot(visitor.page, f"{username}{path}".replace("/", "_").replace("?", "_").strip("_"))
+        visitor.close()
+    return found
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_every_page_has_no_serious_accessibility_violations(browser, live_server, story, width):
+    found = _every_page(browser, live_server, story, width)
+    assert {page: v for page, v in found.items() if v} == {}
+
+
+@pytest.mark.skipif(not os.environ.get("RIDEALONG_SCREENSHOTS"), reason="set RIDEALONG_SCREENSHOTS (make screenshots)")
+@pytest.mark.parametrize("width", [390, 1280])
+def test_screenshots(browser, live_server, story, width):
+    folder = Path(os.environ["RIDEALONG_SCREENSHOTS"])
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def shoot(page, name):
+        page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
+
+    _every_page(browser, live_server, story, width, shoot)
+    assert len(list(folder.glob(f"*-{width}.png"))) >= 10
