@@ -14,6 +14,7 @@ from .models import (
     Clearance,
     Consent,
     CrewMember,
+    IdempotencyRecord,
     Notification,
     Place,
     Profile,
@@ -219,3 +220,39 @@ class CalendarTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the services: visible here, changed only through them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Place)
+class PlaceAdmin(ReadOnlyAdmin):
+    list_display = ["booking", "person", "state", "starts_at"]
+    list_filter = ["state"]
+
+
+@admin.register(Consent)
+class ConsentAdmin(ReadOnlyAdmin):
+    list_display = ["booking", "person", "state", "source", "at"]
+    list_filter = ["state", "source"]
+
+
+@admin.register(CrewMember)
+class CrewMemberAdmin(ReadOnlyAdmin):
+    list_display = ["shift", "person", "role"]
+    list_filter = ["role"]
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ["person", "key", "status_code", "created_at"]

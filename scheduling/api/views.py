@@ -344,8 +344,12 @@ class ShiftListView(GenericAPIView):
 def _crew_pairs(entries) -> list[tuple[int, str]]:
     pairs = []
     for entry in entries:
-        if entry["person"] is None:
-            raise Invalid("Name every crew member.", fields={"crew": ["Each crew entry needs a person id."]})
+        # A PATCH parses nested entries partially too, so either key may be missing here.
+        if entry.get("person") is None or not entry.get("role"):
+            raise Invalid(
+                "Name every crew member and their role.",
+                fields={"crew": ["Each crew entry needs a person id and a role."]},
+            )
         pairs.append((entry["person"], entry["role"]))
     return pairs
 

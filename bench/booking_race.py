@@ -1,0 +1,132 @@
+"""Booking race: PostgreSQL, gunicorn with 4 workers, 16 client threads booking across many shifts and
+racing for shared last seats. Prints bookings per second, latency, overbooked seats, and GET /me for scale.
+
+    .venv/bin/python bench/booking_race.py [--seconds 20]
+"""
+
+import argparse
+import http.client
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from common import django_setup, fresh_database, machine, percentile, start_gunicorn
+
+THREADS = 16
+
+
+def seed(shift_count: int, people: int):
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from scheduling import services
+    from scheduling.models import Resource, Station
+
+    station = Station.objects.create(code="BEN", name="Bench", min_notice_hours=0, crew_hosting_limit=None)
+    resources = [Resource.objects.create(station=station, call_sign=f"B{i}", observer_seats=2) for i in range(20)]
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    shifts = []
+    for i in range(shift_count):
+        # Spread in time so one person can hold many places; every 10th shift has a single last seat.
+        at = start + timedelta(hours=13 * (i // len(resources)))
+        shift = services.create_shift(
+            actor=None,
+            resource_id=resources[i % len(resources)].pk,
+            starts_at=at,
+            ends_at=at + timedelta(hours=12),
+            observer_seats=1 if i % 10 == 0 else 2,
+            now=timezone.now(),
+        )
+        shifts.append(shift.pk)
+    tokens = []
+    for i in range(people):
+        person = services.create_person(username=f"bench{i}", password="x", is_requester=True)
+        for kind in ("dbs", "confidentiality", "briefing"):
+            person.clearances.create(kind=kind, valid_from=datetime(2020, 1, 1).date())
+        tokens.append(Token.objects.create(user=person).key)
+    return shifts, tokens
+
+
+def hammer(base, seconds, make_request):
+    host, port = base.removeprefix("http://").split(":")
+    stop = time.monotonic() + seconds
+    latencies, statuses, lock = [], {}, threading.Lock()
+
+    def worker(n):
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        rng = random.Random(n)
+        while time.monotonic() < stop:
+            method, path, body, token = make_request(rng)
+            t0 = time.perf_counter()
+            conn.request(
+                method, path, body=body, headers={"Authorization": f"Token {token}", "Content-Type": "application/json"}
+            )
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, statuses, time.monotonic() - started
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--shifts", type=int, default=400)
+    parser.add_argument("--people", type=int, default=300)
+    args = parser.parse_args()
+    url = fresh_database("ridealong_bench_race")
+    django_setup(url)
+    shifts, tokens = seed(args.shifts, args.people)
+    hot = shifts[::10]  # the single-seat shifts everyone races for
+    server, base = start_gunicorn(url, workers=4)
+    try:
+
+        def booking(rng):
+            shift = rng.choice(hot) if rng.random() < 0.3 else rng.choice(shifts)
+            body = json.dumps({"shift": shift, "purpose": "Benchmark", "allow_waitlist": rng.random() < 0.5})
+            return "POST", "/api/v1/bookings", body, rng.choice(tokens)
+
+        def me(rng):
+            return "GET", "/api/v1/me", None, rng.choice(tokens)
+
+        b_lat, b_status, b_time = hammer(base, args.seconds, booking)
+        m_lat, m_status, m_time = hammer(base, args.seconds, me)
+    finally:
+        server.terminate()
+        server.wait()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""SELECT COALESCE(SUM(GREATEST(held - s.observer_seats, 0)), 0) FROM scheduling_shift s
+                          JOIN (SELECT shift_id, COUNT(*) AS held FROM scheduling_place WHERE state = 'held'
+                                GROUP BY shift_id) p ON p.shift_id = s.id""")
+        overbooked = cursor.fetchone()[0]
+    booking_rate = len(b_lat) / b_time
+    me_rate = len(m_lat) / m_time
+    print(f"machine: {machine()}")
+    print(
+        f"booking requests: {len(b_lat)} in {b_time:.1f} s = {booking_rate:.1f}/s; statuses {dict(sorted(b_status.items()))}"
+    )
+    print(f"booking latency: p50 {percentile(b_lat, 50) * 1000:.1f} ms, p99 {percentile(b_lat, 99) * 1000:.1f} ms")
+    print(
+        f"GET /me: {len(m_lat)} in {m_time:.1f} s = {me_rate:.1f}/s; p50 {percentile(m_lat, 50) * 1000:.1f} ms, "
+        f"p99 {percentile(m_lat, 99) * 1000:.1f} ms"
+    )
+    print(f"booking throughput / GET /me throughput = {booking_rate / me_rate:.2f} (target >= 0.33)")
+    print(f"overbooked seats: {overbooked} (must be 0)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Calendar feed: 1,000 bookings for one person.
+
+Compares the full HTTP response with icalendar serialising the same events alone (target <= 1.3x),
+with a django-ical feed of the same events (target <= 0.8x), and a 304 with the full response
+(target >= 20x faster).
+
+    .venv/bin/python bench/feed.py [--bookings 1000] [--rounds 15]
+"""
+
+import argparse
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+from common import django_setup, fresh_database, machine
+
+
+def timed(fn, rounds):
+    fn()  # warm-up
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bookings", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    django_setup(fresh_database("ridealong_bench_feed"))
+
+    from django.test import Client, RequestFactory
+    from django.utils import timezone
+    from django_ical.views import ICalFeed
+
+    from scheduling import selectors, services
+    from scheduling.calendar import build_feed
+    from scheduling.models import Resource, Station
+
+    now = timezone.now()
+    station = Station.objects.create(
+        code="FEED", name="Loughborough", address="Epinal Way", min_notice_hours=0, crew_hosting_limit=None
+    )
+    resource = Resource.objects.create(station=station, call_sign="DA12", observer_seats=1)
+    person = services.create_person(username="feed", is_requester=True)
+    for kind in ("dbs", "confidentiality", "briefing"):
+        person.clearances.create(kind=kind, valid_from=datetime(2020, 1, 1).date())
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=6)
+    for i in range(args.bookings):
+        at = start + timedelta(hours=8 * i)
+        shift = services.create_shift(
+            actor=None, resource_id=resource.pk, starts_at=at, ends_at=at + timedelta(hours=7), now=now
+        )
+        services.request_booking(requested_by=person, shift_id=shift.pk, purpose="Benchmark ride-along", now=now)
+    token = services.issue_calendar_token(person=person, now=now)
+    path = f"/calendar/{token}.ics"
+    client = Client()
+    full = client.get(path)
+    assert full.content.count(b"BEGIN:VEVENT") == args.bookings, full.status_code
+    etag = full["ETag"]
+
+    bookings = list(
+        selectors.feed_bookings(person, now)
+        .select_related("shift__station", "shift__resource")
+        .prefetch_related("places", "shift__crew_members")
+        .order_by("shift__starts_at", "pk")
+    )
+
+    class DjangoIcalFeed(ICalFeed):
+        product_id = "-//Ridealong//bench//EN"
+        timezone = "UTC"
+
+        def items(self):
+            return bookings
+
+        def item_guid(self, item):
+            return str(item.uid)
+
+        def item_title(self, item):
+            return f"Ride-along: {item.shift.label}"
+
+        def item_description(self, item):
+            return item.purpose
+
+        def item_start_datetime(self, item):
+            return item.shift.starts_at
+
+        def item_end_datetime(self, item):
+            return item.shift.ends_at
+
+        def item_link(self, item):
+            return f"/bookings/{item.pk}/"
+
+        def item_location(self, item):
+            return item.shift.station.address
+
+    django_ical_view = DjangoIcalFeed()
+    request = RequestFactory().get("/bench.ics")
+
+    t_full = timed(lambda: client.get(path), args.rounds)
+    t_304 = timed(lambda: client.get(path, HTTP_IF_NONE_MATCH=etag), args.rounds)
+    t_icalendar = timed(lambda: build_feed(owner=person, bookings=bookings, now=now), args.rounds)
+    t_django_ical = timed(lambda: django_ical_view(request), args.rounds)
+    assert client.get(path, HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+    print(f"machine: {machine()}")
+    print(f"{args.bookings} bookings, {len(full.content):,} bytes")
+    print(f"full HTTP response:            {t_full * 1000:8.1f} ms")
+    print(
+        f"icalendar serialising alone:   {t_icalendar * 1000:8.1f} ms  -> full/alone = "
+        f"{t_full / t_icalendar:.2f} (target <= 1.3)"
+    )
+    print(
+        f"django-ical feed, same events: {t_django_ical * 1000:8.1f} ms  -> full/django-ical = "
+        f"{t_full / t_django_ical:.2f} (target <= 0.8)"
+    )
+    print(f"304 Not Modified:              {t_304 * 1000:8.1f} ms  -> full/304 = {t_full / t_304:.1f}x (target >= 20x)")
+
+
+if __name__ == "__main__":
+    main()
