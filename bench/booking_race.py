@@ -116,9 +116,8 @@ def main():
     booking_rate = len(b_lat) / b_time
     me_rate = len(m_lat) / m_time
     print(f"machine: {machine()}")
-    print(
-        f"booking requests: {len(b_lat)} in {b_time:.1f} s = {booking_rate:.1f}/s; statuses {dict(sorted(b_status.items()))}"
-    )
+    statuses = dict(sorted(b_status.items()))
+    print(f"booking requests: {len(b_lat)} in {b_time:.1f} s = {booking_rate:.1f}/s; statuses {statuses}")
     print(f"booking latency: p50 {percentile(b_lat, 50) * 1000:.1f} ms, p99 {percentile(b_lat, 99) * 1000:.1f} ms")
     print(
         f"GET /me: {len(m_lat)} in {m_time:.1f} s = {me_rate:.1f}/s; p50 {percentile(m_lat, 50) * 1000:.1f} ms, "
