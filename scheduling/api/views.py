@@ -470,7 +470,11 @@ class BookingListView(GenericAPIView):
             allow_waitlist=data["allow_waitlist"],
             now=timezone.now(),
         )
-        return Response(present_booking(request, booking.pk), status=status.HTTP_201_CREATED)
+        # The requester may always see what they just made, so no visibility query is needed here.
+        booking = (
+            Booking.objects.select_related("shift__station").prefetch_related("places", "consents").get(pk=booking.pk)
+        )
+        return Response(s.BookingSerializer(booking, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 IDEMPOTENCY_TTL = timedelta(hours=24)

@@ -45,19 +45,46 @@ def lock_shift(shift_id: int, *, extra_person_ids: Iterable[int] = ()) -> Shift:
     The persons are the shift's crew, the observers of its live places and `extra_person_ids`;
     locking them all up front lets waitlist promotion run without taking a lock out of order.
     """
-    station_id = Shift.objects.filter(pk=shift_id).values_list("station_id", flat=True).first()
-    if station_id is None:
+    row = Shift.objects.filter(pk=shift_id).values_list("station_id", "station__max_observers_per_day").first()
+    if row is None:
         raise NotFound("That shift does not exist.")
-    Station.objects.select_for_update().filter(pk=station_id).values_list("pk", flat=True).get()
+    lock_station(row[0], exclusive=row[1] is not None)
     shift = Shift.objects.select_for_update(of=("self",)).select_related("station", "resource").get(pk=shift_id)
-    lock_persons(
-        {
-            *shift.crew_members.values_list("person_id", flat=True),
-            *Place.objects.filter(shift=shift).exclude(state=PlaceState.RELEASED).values_list("person_id", flat=True),
-            *extra_person_ids,
-        }
+    # Crew and live observers in one round trip.
+    involved = (
+        shift.crew_members.order_by()
+        .values_list("person_id", flat=True)
+        .union(
+            Place.objects.filter(shift=shift)
+            .exclude(state=PlaceState.RELEASED)
+            .order_by()
+            .values_list("person_id", flat=True)
+        )
     )
+    lock_persons({*involved, *extra_person_ids})
     return shift
+
+
+def lock_station(station_id: int, *, exclusive: bool) -> None:
+    """Lock the station row first (SPEC §5.3).
+
+    Exclusive when the station caps observers per day, since then every booking there competes for
+    the same places; otherwise a shared lock, so bookings on different shifts of one station run side
+    by side while station edits (suspension, settings), which lock it exclusively, still wait for them.
+    """
+    if connection.vendor != "postgresql":
+        # SQLite's IMMEDIATE transactions already serialise every writer.
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max_observers_per_day FROM scheduling_station WHERE id = %s "
+            + ("FOR UPDATE" if exclusive else "FOR SHARE"),
+            [station_id],
+        )
+        found = cursor.fetchone()
+    if not exclusive and found and found[0] is not None:
+        # The cap was set while we looked: take the exclusive lock after all.
+        lock_station(station_id, exclusive=True)
 
 
 def lock_persons(person_ids: Iterable[int]) -> None:

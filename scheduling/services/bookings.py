@@ -54,18 +54,23 @@ def consent_summary(consents) -> str:
 
 
 def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime) -> None:
-    """Create a consent per crew member; `always` gives it at once (SPEC §4)."""
+    """Create a consent per crew member not yet asked; `always` gives it at once (SPEC §4)."""
+    asked = set(booking.consents.values_list("person_id", flat=True)) if booking.pk else set()
+    rows = []
     for member in crew:
+        if member.person_id in asked:
+            continue
         always = member.person.profile.consent_preference == ConsentPreference.ALWAYS
-        Consent.objects.get_or_create(
-            booking=booking,
-            person=member.person,
-            defaults={
-                "state": ConsentState.GIVEN if always else ConsentState.PENDING,
-                "source": ConsentSource.PREFERENCE if always else "",
-                "at": now if always else None,
-            },
+        rows.append(
+            Consent(
+                booking=booking,
+                person=member.person,
+                state=ConsentState.GIVEN if always else ConsentState.PENDING,
+                source=ConsentSource.PREFERENCE if always else "",
+                at=now if always else None,
+            )
         )
+    Consent.objects.bulk_create(rows)
 
 
 def settle(booking: Booking, *, actor, now: datetime) -> None:
