@@ -65,6 +65,10 @@ def lock_shift(shift_id: int, *, extra_person_ids: Iterable[int] = ()) -> Shift:
     return shift
 
 
+LOCK_STATION_EXCLUSIVE = "SELECT max_observers_per_day FROM scheduling_station WHERE id = %s FOR UPDATE"
+LOCK_STATION_SHARED = "SELECT max_observers_per_day FROM scheduling_station WHERE id = %s FOR SHARE"
+
+
 def lock_station(station_id: int, *, exclusive: bool) -> None:
     """Lock the station row first (SPEC §5.3).
 
@@ -76,11 +80,7 @@ def lock_station(station_id: int, *, exclusive: bool) -> None:
         # SQLite's IMMEDIATE transactions already serialise every writer.
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT max_observers_per_day FROM scheduling_station WHERE id = %s "
-            + ("FOR UPDATE" if exclusive else "FOR SHARE"),
-            [station_id],
-        )
+        cursor.execute(LOCK_STATION_EXCLUSIVE if exclusive else LOCK_STATION_SHARED, [station_id])
         found = cursor.fetchone()
     if not exclusive and found and found[0] is not None:
         # The cap was set while we looked: take the exclusive lock after all.
