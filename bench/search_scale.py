@@ -81,34 +81,27 @@ def main():
     parser.add_argument("--requests", type=int, default=60)
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    urls = {resources: fresh_database(f"ridealong_bench_search_{resources}") for resources in (6, 600)}
+    django_setup(urls[6])
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    from scheduling.models import Shift
+
     results = {}
-    for resources in (6, 600):
-        url = fresh_database(f"ridealong_bench_search_{resources}")
-        from django.db import connections
-
+    for resources, url in urls.items():
         connections.close_all()
-        if resources == 6:
-            django_setup(url)
-        else:
-            from django.conf import settings
-
-            settings.DATABASES["default"]["NAME"] = url.rsplit("/", 1)[1]
-            connections["default"].close()
-            from django.core.management import call_command
-
-            call_command("migrate", verbosity=0)
+        settings.DATABASES["default"]["NAME"] = url.rsplit("/", 1)[1]
+        connections["default"].settings_dict["NAME"] = settings.DATABASES["default"]["NAME"]
+        call_command("migrate", verbosity=0)
         populate(resources)
-        from scheduling.models import Shift
-
-        total = Shift.objects.count()
-        from django.db import connection
-
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         timings = measure(args.requests)
         results[resources] = timings
         print(
-            f"{total:>7} shifts: p50 {percentile(timings, 50) * 1000:.1f} ms, "
+            f"{Shift.objects.count():>7} shifts: p50 {percentile(timings, 50) * 1000:.1f} ms, "
             f"p95 {percentile(timings, 95) * 1000:.1f} ms"
         )
     ratio = percentile(results[600], 50) / percentile(results[6], 50)

@@ -109,6 +109,9 @@ class Shift(models.Model):
     # The date of starts_at in the station's time zone, kept for the per-day capacity rule.
     local_date = models.DateField()
     observer_seats = models.PositiveIntegerField(default=1)
+    # Observers holding a place, recounted under the shift's lock whenever a place changes state,
+    # so that searches compare two columns instead of counting places row by row.
+    held_seats = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=ShiftStatus.choices, default=ShiftStatus.SCHEDULED)
     crew = models.ManyToManyField(settings.AUTH_USER_MODEL, through="CrewMember", related_name="crewed_shifts")
     created_at = models.DateTimeField(auto_now_add=True)

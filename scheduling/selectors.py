@@ -2,8 +2,8 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Value
 
 from .errors import NotFound
 from .models import (
@@ -11,7 +11,6 @@ from .models import (
     ConsentPreference,
     CrewMember,
     Place,
-    PlaceState,
     Shift,
     ShiftStatus,
     Station,
@@ -21,25 +20,9 @@ from .services.base import is_admin, lead_station_ids
 MAX_SHIFT = timedelta(hours=24)
 
 
-def held_count_subquery():
-    return Coalesce(
-        Subquery(
-            Place.objects.filter(shift=OuterRef("pk"), state=PlaceState.HELD)
-            .order_by()
-            .values("shift")
-            .annotate(n=Count("pk"))
-            .values("n"),
-            output_field=IntegerField(),
-        ),
-        Value(0),
-    )
-
-
 def shifts_for_listing() -> QuerySet[Shift]:
-    return (
-        Shift.objects.select_related("station", "resource")
-        .annotate(held=held_count_subquery())
-        .prefetch_related(Prefetch("crew_members", queryset=CrewMember.objects.order_by("id")))
+    return Shift.objects.select_related("station", "resource").prefetch_related(
+        Prefetch("crew_members", queryset=CrewMember.objects.order_by("id"))
     )
 
 
@@ -54,19 +37,21 @@ def shifts_overlapping(qs: QuerySet[Shift], start: datetime | None, end: datetim
 
 def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
     """Open to a new request now, with at least one free seat."""
-    open_q = Q()
-    for station in Station.objects.only("pk", "min_notice_hours", "suspended_until"):
-        earliest = now + timedelta(hours=station.min_notice_hours)
-        if station.suspended_until is not None:
-            earliest = max(earliest, station.suspended_until)
-        open_q |= Q(station_id=station.pk, starts_at__gte=earliest)
-    if not open_q:
-        return qs.none()
+    earliest = ExpressionWrapper(
+        Value(now) + F("station__min_notice_hours") * Value(timedelta(hours=1)), output_field=DateTimeField()
+    )
+    notice = Q(starts_at__gte=earliest)
+    if connection.vendor != "postgresql":
+        # SQLite cannot multiply a duration by a column: one condition per station instead.
+        notice = Q(pk__in=[])
+        for station_id, hours in Station.objects.values_list("pk", "min_notice_hours"):
+            notice |= Q(station_id=station_id, starts_at__gte=now + timedelta(hours=hours))
     never = CrewMember.objects.filter(shift=OuterRef("pk"), person__profile__consent_preference=ConsentPreference.NEVER)
     return (
-        qs.filter(open_q, status=ShiftStatus.SCHEDULED, observer_seats__gt=0)
+        qs.filter(notice, starts_at__gt=now, status=ShiftStatus.SCHEDULED, observer_seats__gt=0)
+        .filter(Q(station__suspended_until__isnull=True) | Q(starts_at__gte=F("station__suspended_until")))
         .exclude(Exists(never))
-        .filter(held__lt=F("observer_seats"))
+        .filter(held_seats__lt=F("observer_seats"))
     )
 
 

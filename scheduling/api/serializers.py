@@ -231,9 +231,6 @@ class ShiftSerializer(StrictSerializer):
         tz = shift.station.tz
         crew = list(shift.crew_members.all())
         show_names = selectors.sees_crew_names(viewer, shift, {c.person_id for c in crew})
-        held = getattr(shift, "held", None)
-        if held is None:
-            held = shift.places.filter(state="held").count()
         return {
             "id": shift.pk,
             "external_ref": shift.external_ref,
@@ -242,7 +239,7 @@ class ShiftSerializer(StrictSerializer):
             "starts_at": local_iso(shift.starts_at, tz),
             "ends_at": local_iso(shift.ends_at, tz),
             "observer_seats": shift.observer_seats,
-            "seats_free": max(shift.observer_seats - held, 0),
+            "seats_free": max(shift.observer_seats - shift.held_seats, 0),
             "status": shift.status,
             "crew": [{"person": c.person_id if show_names else None, "role": c.role} for c in crew],
         }

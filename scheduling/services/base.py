@@ -193,6 +193,7 @@ def move_booking(
         fields.append("cancel_reason")
     booking.save(update_fields=fields)
     Place.objects.filter(booking=booking).exclude(state=PlaceState.RELEASED).update(state=place_state_for(to))
+    recount_held(booking.shift_id)
     record_event(
         booking=booking,
         actor=actor,
@@ -204,6 +205,12 @@ def move_booking(
         note=note,
         actor_private=actor_private,
     )
+
+
+def recount_held(shift_id: int) -> None:
+    """Recount the shift's held observers; called under the shift's lock after places change."""
+    held = Place.objects.filter(shift_id=shift_id, state=PlaceState.HELD).count()
+    Shift.objects.filter(pk=shift_id).exclude(held_seats=held).update(held_seats=held)
 
 
 def touch(booking: Booking, now: datetime) -> None:

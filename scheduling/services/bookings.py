@@ -30,6 +30,7 @@ from .base import (
     lock_shift,
     move_booking,
     record_event,
+    recount_held,
     touch,
     write_transaction,
 )
@@ -157,6 +158,8 @@ def request_booking(
                     for o in observers
                 ]
             )
+            if fits:
+                recount_held(shift.pk)
             ask_crew(booking, crew, now)
             record_event(booking=booking, actor=requested_by, action="requested", now=now, to_status=status)
             if fits:
@@ -285,6 +288,7 @@ def _cancel_place(booking: Booking, place: Place, *, actor, note: str, now: date
         place.state = PlaceState.RELEASED
         place.cancelled_by_observer = True
         place.save(update_fields=["state", "cancelled_by_observer"])
+        recount_held(booking.shift_id)
         touch(booking, now)
         record_event(
             booking=booking,

@@ -68,7 +68,7 @@ def find_shifts(request):
         want_night = form.cleaned_data["time_of_day"] == "night"
         shifts = [s for s in shifts if s.is_night == want_night]
     for shift in shifts:
-        shift.seats_free = max(shift.observer_seats - shift.held, 0)
+        shift.seats_free = max(shift.observer_seats - shift.held_seats, 0)
     return render(request, "web/shifts.html", {"form": form, "shifts": shifts[:100]})
 
 
@@ -77,7 +77,7 @@ def request_booking(request, shift_id):
     shift = selectors.shifts_for_listing().filter(pk=shift_id).first()
     if shift is None:
         return render(request, "web/not_found.html", status=404)
-    shift.seats_free = max(shift.observer_seats - shift.held, 0)
+    shift.seats_free = max(shift.observer_seats - shift.held_seats, 0)
     if not request.user.profile.is_requester:
         messages.error(request, "Only requesters can ask for ride-alongs. Ask an admin to make you one.")
         return redirect("web:shifts")
