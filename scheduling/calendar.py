@@ -1,6 +1,7 @@
 """The one iCalendar builder (SPEC §9): the subscription feed and the single-event download both use it."""
 
 import zoneinfo
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from urllib.parse import quote
@@ -20,10 +21,6 @@ WHAT_TO_BRING = (
 FINAL = (BookingStatus.DECLINED, BookingStatus.CANCELLED, BookingStatus.EXPIRED)
 
 
-def booking_page(booking) -> str:
-    return settings.SITE_URL + reverse("web:booking", args=[booking.pk])
-
-
 def calendar_urls(token: str, base: str | None = None) -> dict:
     """The three ways to subscribe; `base` is the address the person reached us by, if known."""
     url = (base or settings.SITE_URL).rstrip("/") + reverse("calendar-feed", args=[token])
@@ -35,20 +32,58 @@ def calendar_urls(token: str, base: str | None = None) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class EventData:
+    """What one VEVENT says, as the owner of the feed sees it."""
+
+    booking_id: int
+    uid: str
+    revision: int
+    updated_at: datetime
+    status: str
+    purpose: str
+    starts_at: datetime
+    ends_at: datetime
+    tzid: str
+    label: str
+    location: str
+    crew_roles: tuple[str, ...]
+
+
 def status_for(booking, owner) -> str:
     """The booking's status as this owner sees it: an observer who left sees their place cancelled."""
-    if booking.status in FINAL:
+    if booking.status in FINAL or booking.requested_by_id == owner.pk:
         return booking.status
-    places = [p for p in booking.places.all() if p.person_id == owner.pk]
-    if places and booking.requested_by_id != owner.pk and all(p.state == PlaceState.RELEASED for p in places):
-        return BookingStatus.CANCELLED
-    return booking.status
+    left = getattr(booking, "owner_left", None)
+    if left is None:
+        places = [p for p in booking.places.all() if p.person_id == owner.pk]
+        left = bool(places) and all(p.state == PlaceState.RELEASED for p in places)
+    return BookingStatus.CANCELLED if left else booking.status
 
 
-def shows_in_feed(booking, owner, now: datetime) -> bool:
-    if status_for(booking, owner) in FINAL:
+def event_data(booking, owner) -> EventData:
+    shift = booking.shift
+    station = shift.station
+    return EventData(
+        booking_id=booking.pk,
+        uid=str(booking.uid),
+        revision=booking.revision,
+        updated_at=booking.updated_at,
+        status=status_for(booking, owner),
+        purpose=booking.purpose,
+        starts_at=shift.starts_at,
+        ends_at=shift.ends_at,
+        tzid=station.timezone,
+        label=shift.label,
+        location=station.address or station.name,
+        crew_roles=tuple(sorted(c.role for c in shift.crew_members.all())),
+    )
+
+
+def shows_in_feed(item: EventData, now: datetime) -> bool:
+    if item.status in FINAL:
         # Kept long enough for subscribed clients to catch the cancellation, then left out.
-        return booking.updated_at >= now - KEEP_CANCELLED
+        return item.updated_at >= now - KEEP_CANCELLED
     return True
 
 
@@ -136,42 +171,43 @@ ICAL_STATUS = {
 }
 
 
-def build_event(booking, owner) -> Event:
-    shift = booking.shift
-    station = shift.station
-    tz = station.tz
-    status = status_for(booking, owner)
-    crew_roles = sorted(c.role.replace("_", " ") for c in shift.crew_members.all())
-    changed = booking.updated_at.astimezone(UTC)
-    url = booking_page(booking)
+def booking_page(booking_id: int) -> str:
+    return settings.SITE_URL + reverse("web:booking", args=[booking_id])
+
+
+def build_event(item: EventData) -> Event:
+    tz = zoneinfo.ZoneInfo(item.tzid)
+    changed = item.updated_at.astimezone(UTC)
+    url = booking_page(item.booking_id)
+    crew = ", ".join(role.replace("_", " ") for role in item.crew_roles) or "to be confirmed"
     event = Event()
-    event.add("uid", str(booking.uid))
-    event.add("sequence", booking.revision)
+    event.add("uid", item.uid)
+    event.add("sequence", item.revision)
     event.add("dtstamp", changed)
     event.add("last-modified", changed)
-    event.add("dtstart", _when(shift.starts_at, tz))
-    event.add("dtend", _when(shift.ends_at, tz))
-    event.add("summary", PREFIX.get(status, "Cancelled: ") + f"Ride-along: {shift.label}")
-    event.add("location", station.address or station.name)
+    event.add("dtstart", _when(item.starts_at, tz))
+    event.add("dtend", _when(item.ends_at, tz))
+    event.add("summary", PREFIX.get(item.status, "Cancelled: ") + f"Ride-along: {item.label}")
+    event.add("location", item.location)
     event.add(
         "description",
         "\n".join(
             [
-                f"Purpose: {booking.purpose}",
-                f"Crew: {', '.join(crew_roles) or 'to be confirmed'}",
+                f"Purpose: {item.purpose}",
+                f"Crew: {crew}",
                 f"What to bring: {WHAT_TO_BRING}",
                 f"Booking: {url}",
             ]
         ),
     )
     event.add("url", url)
-    event.add("status", ICAL_STATUS.get(status, "CANCELLED"))
-    event.add("transp", "OPAQUE" if status in ICAL_STATUS else "TRANSPARENT")
+    event.add("status", ICAL_STATUS.get(item.status, "CANCELLED"))
+    event.add("transp", "OPAQUE" if item.status in ICAL_STATUS else "TRANSPARENT")
     return event
 
 
 def build_feed(*, owner, bookings, now: datetime, name: str = "Ride-alongs") -> bytes:
-    """Serialise the owner's bookings; pure: the same rows give the same bytes."""
+    """Serialise the owner's bookings (models or EventData); pure: the same rows give the same bytes."""
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -181,12 +217,12 @@ def build_feed(*, owner, bookings, now: datetime, name: str = "Ride-alongs") -> 
     # vDuration made explicit: given a bare timedelta, icalendar writes these two as text ("1:00:00").
     cal.add("refresh-interval", vDuration(timedelta(hours=1)), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(timedelta(hours=1)))
-    events = [build_event(b, owner) for b in bookings if shows_in_feed(b, owner, now)]
-    tzids = sorted({b.shift.station.timezone for b in bookings if shows_in_feed(b, owner, now)})
+    items = [b if isinstance(b, EventData) else event_data(b, owner) for b in bookings]
+    items = [item for item in items if shows_in_feed(item, now)]
     # The VTIMEZONE rules start in a year no later than the first event they describe.
-    year = min([now.year - 1, *(b.shift.starts_at.year - 1 for b in bookings)])
-    for tzid in tzids:
+    year = min([now.year - 1, *(item.starts_at.year - 1 for item in items)])
+    for tzid in sorted({item.tzid for item in items}):
         cal.add_component(vtimezone(tzid, year))
-    for event in events:
-        cal.add_component(event)
+    for item in items:
+        cal.add_component(build_event(item))
     return cal.to_ical()

@@ -71,6 +71,18 @@ class Station(models.Model):
         return zoneinfo.ZoneInfo(self.timezone)
 
 
+def is_night(starts_at: datetime, ends_at: datetime, tz) -> bool:
+    """A shift starting in the evening or small hours, or crossing local midnight."""
+    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
+    return start.hour >= 17 or start.hour < 5 or end.date() != start.date()
+
+
+def shift_label(call_sign: str, station_name: str, starts_at: datetime, ends_at: datetime, tz) -> str:
+    """e.g. 'DA12 night shift, Loughborough'."""
+    part = "night" if is_night(starts_at, ends_at, tz) else "day"
+    return f"{call_sign} {part} shift, {station_name}"
+
+
 class ResourceKind(models.TextChoices):
     AMBULANCE = "ambulance"
     RAPID_RESPONSE_CAR = "rapid_response_car"
@@ -145,14 +157,11 @@ class Shift(models.Model):
 
     @property
     def is_night(self) -> bool:
-        local = self.local_starts_at
-        return local.hour >= 17 or local.hour < 5 or self.local_end_date != local.date()
+        return is_night(self.starts_at, self.ends_at, self.station.tz)
 
     @property
     def label(self) -> str:
-        """e.g. 'DA12 night shift, Loughborough'."""
-        part = "night" if self.is_night else "day"
-        return f"{self.resource.call_sign} {part} shift, {self.station.name}"
+        return shift_label(self.resource.call_sign, self.station.name, self.starts_at, self.ends_at, self.station.tz)
 
 
 class CrewRole(models.TextChoices):

@@ -1,6 +1,8 @@
 """Reads that more than one caller needs, each scoped to what a person may see (SPEC §1)."""
 
+import zoneinfo
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from django.db import connection
 from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Value
@@ -11,6 +13,7 @@ from .models import (
     ConsentPreference,
     CrewMember,
     Place,
+    PlaceState,
     Shift,
     ShiftStatus,
     Station,
@@ -121,34 +124,116 @@ def feed_bookings(person, now: datetime) -> QuerySet[Booking]:
     return Booking.objects.filter(mine, shift__ends_at__gt=now - FEED_PAST, shift__starts_at__lt=now + FEED_FUTURE)
 
 
-def feed_fingerprint(person, now: datetime) -> tuple[str, datetime | None]:
-    """A cheap digest of everything the feed's bytes depend on, for ETag checks without building it."""
-    import hashlib
+def feed_for(person, now: datetime) -> list:
+    """The feed's events as plain rows (no model instances), in a constant number of queries."""
+    from .calendar import EventData, status_for
+    from .models import shift_label
 
-    rows = (
+    live_place = Place.objects.filter(booking=OuterRef("pk"), person=person).exclude(state=PlaceState.RELEASED)
+    any_place = Place.objects.filter(booking=OuterRef("pk"), person=person)
+    rows = list(
         feed_bookings(person, now)
-        .order_by("pk")
-        .values_list(
+        .annotate(owner_left=Exists(any_place) & ~Exists(live_place))
+        .order_by("shift__starts_at", "pk")
+        .values(
             "pk",
+            "uid",
             "revision",
-            "updated_at",
             "status",
-            "shift__updated_at",
+            "purpose",
+            "requested_by_id",
+            "updated_at",
+            "owner_left",
+            "shift_id",
+            "shift__starts_at",
+            "shift__ends_at",
             "shift__station__name",
             "shift__station__address",
             "shift__station__timezone",
             "shift__resource__call_sign",
         )
     )
-    digest = hashlib.sha256()
-    digest.update(f"v1:{person.pk}".encode())
+    roles: dict[int, list[str]] = {}
+    for shift_id, role in CrewMember.objects.filter(shift_id__in={r["shift_id"] for r in rows}).values_list(
+        "shift_id", "role"
+    ):
+        roles.setdefault(shift_id, []).append(role)
+    zones: dict[str, zoneinfo.ZoneInfo] = {}
+    items = []
+    for r in rows:
+        tzid = r["shift__station__timezone"]
+        tz = zones.setdefault(tzid, zoneinfo.ZoneInfo(tzid))
+        view = SimpleNamespace(status=r["status"], requested_by_id=r["requested_by_id"], owner_left=r["owner_left"])
+        items.append(
+            EventData(
+                booking_id=r["pk"],
+                uid=str(r["uid"]),
+                revision=r["revision"],
+                updated_at=r["updated_at"],
+                status=status_for(view, person),
+                purpose=r["purpose"],
+                starts_at=r["shift__starts_at"],
+                ends_at=r["shift__ends_at"],
+                tzid=tzid,
+                label=shift_label(
+                    r["shift__resource__call_sign"],
+                    r["shift__station__name"],
+                    r["shift__starts_at"],
+                    r["shift__ends_at"],
+                    tz,
+                ),
+                location=r["shift__station__address"] or r["shift__station__name"],
+                crew_roles=tuple(sorted(roles.get(r["shift_id"], []))),
+            )
+        )
+    return items
+
+
+FINGERPRINT_COLUMNS = {
+    "f_id": "pk",
+    "f_rev": "revision",
+    "f_upd": "updated_at",
+    "f_status": "status",
+    "f_shift_upd": "shift__updated_at",
+    "f_name": "shift__station__name",
+    "f_address": "shift__station__address",
+    "f_tz": "shift__station__timezone",
+    "f_call_sign": "shift__resource__call_sign",
+}
+
+# One row per feed: a digest of every column the bytes depend on, computed in PostgreSQL.
+FINGERPRINT_SQL = """
+SELECT md5(coalesce(string_agg(concat_ws('|', f_id, f_rev, f_upd, f_status, f_shift_upd, f_name, f_address, f_tz,
+                                         f_call_sign, (f_status IN ('declined', 'cancelled', 'expired')
+                                                       AND f_upd < %s)), ',' ORDER BY f_id), '')),
+       max(greatest(f_upd, f_shift_upd))
+FROM ({inner}) AS feed
+"""
+
+
+def feed_fingerprint(person, now: datetime) -> tuple[str, datetime | None]:
+    """A cheap digest of everything the feed's bytes depend on, for ETag checks without building it."""
+    import hashlib
+
+    keep_from = now - timedelta(days=14)  # a final booking leaves the feed 14 days after it changed
+    rows = (
+        feed_bookings(person, now)
+        .order_by()
+        .annotate(**{alias: F(field) for alias, field in FINGERPRINT_COLUMNS.items()})
+        .values(*FINGERPRINT_COLUMNS)
+    )
+    if connection.vendor == "postgresql":
+        inner, params = rows.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(FINGERPRINT_SQL.format(inner=inner), [keep_from, *params])
+            digest, latest = cursor.fetchone()
+        return hashlib.sha256(f"v1:{person.pk}:{digest}".encode()).hexdigest(), latest
+    digest = hashlib.sha256(f"v1:{person.pk}".encode())
     latest = None
-    keep_from = now - timedelta(days=14)
-    for row in rows:
-        final = row[3] in ("declined", "cancelled", "expired")
-        # A final booking leaves the feed 14 days after it changed, so that moment changes the bytes too.
-        digest.update(repr((row, final and row[2] < keep_from)).encode())
-        for stamp in (row[2], row[4]):
+    for row in sorted(rows, key=lambda r: r["f_id"]):
+        final = row["f_status"] in ("declined", "cancelled", "expired")
+        digest.update(repr((sorted(row.items()), final and row["f_upd"] < keep_from)).encode())
+        for stamp in (row["f_upd"], row["f_shift_upd"]):
             if latest is None or stamp > latest:
                 latest = stamp
     return digest.hexdigest(), latest

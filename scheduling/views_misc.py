@@ -59,12 +59,7 @@ def calendar_feed(request, token: str):
         for key, value in headers.items():
             response[key] = value
         return response
-    bookings = (
-        selectors.feed_bookings(person, now)
-        .select_related("shift__station", "shift__resource")
-        .prefetch_related("places", "shift__crew_members")
-        .order_by("shift__starts_at", "pk")
-    )
+    bookings = selectors.feed_for(person, now)
     body = build_feed(owner=person, bookings=list(bookings), now=now, name="Ride-alongs")
     response = HttpResponse(b"" if request.method == "HEAD" else body, content_type="text/calendar; charset=utf-8")
     response["Content-Length"] = str(len(body))
