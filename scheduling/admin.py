@@ -26,6 +26,19 @@ from .models import (
 User = get_user_model()
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the services: visible here, changed only through them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ProfileInline(admin.StackedInline):
     model = Profile
     can_delete = False
@@ -184,32 +197,17 @@ class BookingAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "booking", "actor", "action", "from_status", "to_status", "code"]
     list_filter = ["action"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = ["id", "recipient", "kind", "subject", "created_at", "sent_at", "attempts"]
     list_filter = ["kind"]
     readonly_fields = [f.name for f in Notification._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CalendarToken)
@@ -219,19 +217,6 @@ class CalendarTokenAdmin(admin.ModelAdmin):
     exclude = ["digest"]
 
     def has_add_permission(self, request):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the services: visible here, changed only through them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -318,17 +318,38 @@ def respond_to_booking(*, booking_id: int, person, decision: str, note: str = ""
     return handlers[decision](booking_id=booking_id, person=person, note=note, now=now)
 
 
-def give_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
+def _answer(booking_id: int, person, now: datetime, answer) -> Booking:
+    """Lock, check the crew member may still answer, then apply `answer(booking, consent)`."""
     with write_transaction():
         booking = lock_booking(booking_id)
         consent = _crew_consent(booking, person)
         if booking.status not in LIVE_STATUSES:
             raise InvalidTransition(f"This booking is already {booking.status}.")
         _ensure_not_started(booking, now)
+        answer(booking, consent)
+    return booking
+
+
+def _record(consent: Consent, state: str, now: datetime, note: str) -> None:
+    consent.state, consent.source, consent.at, consent.note = state, ConsentSource.PERSON, now, note
+    consent.save(update_fields=["state", "source", "at", "note"])
+
+
+def _end_by_crew(booking: Booking, person, *, to: str, code: str, note: str, now: datetime) -> None:
+    """A crew member's no ends the booking; who said it stays private (SPEC §4)."""
+    freed = booking.status in HELD_STATUSES
+    action = "consent_declined" if to == BookingStatus.DECLINED else "consent_withdrawn"
+    move_booking(booking, to=to, actor=person, action=action, now=now, code=code, note=note, actor_private=True)
+    notifications.tell_parties(booking, action, now=now)
+    if freed:
+        promote_waitlist(booking.shift, now=now)
+
+
+def give_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
+    def answer(booking, consent):
         if consent.state != ConsentState.PENDING:
             raise InvalidTransition(f"Your consent is already {consent.state}.")
-        consent.state, consent.source, consent.at, consent.note = ConsentState.GIVEN, ConsentSource.PERSON, now, note
-        consent.save(update_fields=["state", "source", "at", "note"])
+        _record(consent, ConsentState.GIVEN, now, note)
         record_event(
             booking=booking,
             actor=person,
@@ -339,75 +360,34 @@ def give_consent(*, booking_id: int, person, note: str = "", now: datetime) -> B
             actor_private=True,
         )
         settle(booking, actor=person, now=now)
-    return booking
+
+    return _answer(booking_id, person, now, answer)
 
 
 def decline_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
-    with write_transaction():
-        booking = lock_booking(booking_id)
-        consent = _crew_consent(booking, person)
-        if booking.status not in LIVE_STATUSES:
-            raise InvalidTransition(f"This booking is already {booking.status}.")
-        _ensure_not_started(booking, now)
+    """Declining when asked declines the booking; declining consent already given withdraws it."""
+
+    def answer(booking, consent):
         if consent.state == ConsentState.GIVEN:
-            _withdraw(booking, consent, person, note, now)
+            _record(consent, ConsentState.WITHDRAWN, now, note)
+            _end_by_crew(booking, person, to=BookingStatus.CANCELLED, code="consent_withdrawn", note=note, now=now)
         elif consent.state == ConsentState.PENDING:
-            freed = booking.status in HELD_STATUSES
-            consent.state, consent.source, consent.at, consent.note = (
-                ConsentState.DECLINED,
-                ConsentSource.PERSON,
-                now,
-                note,
-            )
-            consent.save(update_fields=["state", "source", "at", "note"])
-            move_booking(
-                booking,
-                to=BookingStatus.DECLINED,
-                actor=person,
-                action="consent_declined",
-                now=now,
-                code="crew_declined",
-                note=note,
-                actor_private=True,
-            )
-            notifications.tell_parties(booking, "consent_declined", now=now)
-            if freed:
-                promote_waitlist(booking.shift, now=now)
+            _record(consent, ConsentState.DECLINED, now, note)
+            _end_by_crew(booking, person, to=BookingStatus.DECLINED, code="crew_declined", note=note, now=now)
         else:
             raise InvalidTransition(f"Your consent is already {consent.state}.")
-    return booking
+
+    return _answer(booking_id, person, now, answer)
 
 
 def withdraw_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
-    with write_transaction():
-        booking = lock_booking(booking_id)
-        consent = _crew_consent(booking, person)
-        if booking.status not in LIVE_STATUSES:
-            raise InvalidTransition(f"This booking is already {booking.status}.")
-        _ensure_not_started(booking, now)
+    def answer(booking, consent):
         if consent.state != ConsentState.GIVEN:
             raise InvalidTransition("You can only withdraw consent you have given; decline instead.")
-        _withdraw(booking, consent, person, note, now)
-    return booking
+        _record(consent, ConsentState.WITHDRAWN, now, note)
+        _end_by_crew(booking, person, to=BookingStatus.CANCELLED, code="consent_withdrawn", note=note, now=now)
 
-
-def _withdraw(booking: Booking, consent: Consent, person, note: str, now: datetime) -> None:
-    freed = booking.status in HELD_STATUSES
-    consent.state, consent.source, consent.at, consent.note = ConsentState.WITHDRAWN, ConsentSource.PERSON, now, note
-    consent.save(update_fields=["state", "source", "at", "note"])
-    move_booking(
-        booking,
-        to=BookingStatus.CANCELLED,
-        actor=person,
-        action="consent_withdrawn",
-        now=now,
-        code="consent_withdrawn",
-        note=note,
-        actor_private=True,
-    )
-    notifications.tell_parties(booking, "consent_withdrawn", now=now)
-    if freed:
-        promote_waitlist(booking.shift, now=now)
+    return _answer(booking_id, person, now, answer)
 
 
 def record_outcome(*, booking_id: int, person, outcome: str, now: datetime) -> Booking:
