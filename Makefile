@@ -56,6 +56,10 @@ format: deps
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# Benchmarks print their figures; they need the local PostgreSQL (see README: Benchmarks).
+bench: deps
+	cd bench && ../$(PY) booking_race.py && ../$(PY) search_scale.py && ../$(PY) feed.py
+
 clean:
 	rm -rf $(VENV) var
 
