@@ -288,3 +288,46 @@ def test_places_are_released_when_declined(api, requester, mentor, lead, night):
     post(api(lead), f"/api/v1/bookings/{booking.pk}/decline", {"reason": "Training night"})
     assert Place.objects.filter(state="held").count() == 0
     assert api(requester).get(f"/api/v1/shifts/{night.pk}").json()["seats_free"] == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        (
+            "post",
+            "/api/v1/shifts",
+            {"resource": 2**70, "starts_at": "2026-10-20T07:00:00Z", "ends_at": "2026-10-20T19:00:00Z"},
+        ),
+        (
+            "post",
+            "/api/v1/shifts",
+            {"resource": 1, "starts_at": "0001-01-01T00:00:00+14:00", "ends_at": "2026-10-20T19:00Z"},
+        ),
+        (
+            "post",
+            "/api/v1/shifts",
+            {
+                "resource": 1,
+                "starts_at": "2026-10-20T07:00:00Z",
+                "ends_at": "2026-10-20T19:00:00Z",
+                "crew": [{"person": 2**70, "role": "paramedic"}],
+            },
+        ),
+        ("patch", "/api/v1/stations/1", {"leads": [2**70]}),
+        ("post", "/api/v1/resources", {"station": 2**70, "call_sign": "X"}),
+        ("get", "/api/v1/shifts?from=9999-12-31T23:59:59-23:59", None),
+    ],
+)
+def test_out_of_range_values_are_400_not_500(api, admin_user, station, resource, method, path, body):
+    client = api(admin_user)
+    response = getattr(client, method)(
+        path, json.dumps(body) if body is not None else None, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+
+
+def test_idempotency_key_must_be_printable(api, requester, night):
+    response = post(
+        api(requester), "/api/v1/bookings", {"shift": night.pk, "purpose": "x"}, HTTP_IDEMPOTENCY_KEY="bad\x01key"
+    )
+    assert response.status_code == 400 and not Booking.objects.exists()

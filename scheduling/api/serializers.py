@@ -29,6 +29,12 @@ from ..services import consent_summary, lead_station_ids
 User = get_user_model()
 
 
+# Ids beyond this cannot exist; refusing them early keeps them away from 64-bit database columns.
+MAX_ID = 2**62
+# Datetimes outside these years are typos, and near the ends of Python's range arithmetic overflows.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+
+
 def local_iso(value: datetime | None, tz) -> str | None:
     # Every datetime leaves in the station's local offset (SPEC §2).
     if value is None:
@@ -67,6 +73,8 @@ class AwareDateTimeField(serializers.Field):
             self.fail("invalid")
         if value.tzinfo is None:
             self.fail("naive")
+        if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            self.fail("invalid")
         return value
 
     def to_representation(self, value):
@@ -84,7 +92,7 @@ class StrictDateField(serializers.Field):
             value = parse_date(data)
         except ValueError:
             value = None
-        if value is None:
+        if value is None or not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
             self.fail("invalid")
         return value
 
@@ -168,7 +176,9 @@ class StationSerializer(StrictSerializer):
     min_observer_age = serializers.IntegerField(min_value=0, max_value=120, required=False)
     suspended_until = serializers.DateTimeField(read_only=True, allow_null=True)
     suspension_reason = serializers.CharField(read_only=True, allow_null=True)
-    leads = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    leads = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=100
+    )
 
     def to_representation(self, station):
         return {
@@ -203,14 +213,14 @@ class SuspendSerializer(StrictSerializer):
 
 class ResourceSerializer(StrictSerializer):
     id = serializers.IntegerField(read_only=True)
-    station = serializers.IntegerField(source="station_id", min_value=1)
+    station = serializers.IntegerField(source="station_id", min_value=1, max_value=MAX_ID)
     call_sign = serializers.CharField(max_length=32)
     kind = serializers.ChoiceField(choices=ResourceKind.choices, required=False)
     observer_seats = serializers.IntegerField(min_value=0, max_value=100, required=False)
 
 
 class CrewEntrySerializer(StrictSerializer):
-    person = serializers.IntegerField(min_value=1, allow_null=True)
+    person = serializers.IntegerField(min_value=1, max_value=MAX_ID, allow_null=True)
     role = serializers.ChoiceField(choices=CrewRole.choices)
 
 
@@ -218,7 +228,7 @@ class ShiftSerializer(StrictSerializer):
     id = serializers.IntegerField(read_only=True)
     external_ref = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
     station = serializers.IntegerField(source="station_id", read_only=True)
-    resource = serializers.IntegerField(source="resource_id", min_value=1)
+    resource = serializers.IntegerField(source="resource_id", min_value=1, max_value=MAX_ID)
     starts_at = AwareDateTimeField()
     ends_at = AwareDateTimeField()
     observer_seats = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)

@@ -484,9 +484,10 @@ def idempotent(request, key: str, run) -> Response:
     """Replay the first response to a repeated key and body; refuse a reused key (SPEC §6)."""
     from ..models import IdempotencyRecord
 
-    if not key or len(key) > 255:
+    if not key or len(key) > 255 or not all(32 <= ord(c) < 127 for c in key):
         raise Invalid(
-            "Idempotency-Key must be 1 to 255 characters.", fields={"Idempotency-Key": ["1 to 255 characters."]}
+            "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is a good choice).",
+            fields={"Idempotency-Key": ["1 to 255 printable ASCII characters."]},
         )
     try:
         body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
