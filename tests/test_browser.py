@@ -267,3 +267,29 @@ def test_screenshots(browser, live_server, story, width):
 
     _every_page(browser, live_server, story, width, shoot)
     assert len(list(folder.glob(f"*-{width}.png"))) >= 10
+
+
+def test_a_request_can_be_made_with_the_keyboard_alone(browser, live_server, story):
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    page.goto(live_server.url + "/sign-in/")
+    page.keyboard.press("Tab")  # the skip link comes first
+    assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    page.focus("#id_username")
+    page.keyboard.type("rachel")
+    page.keyboard.press("Tab")
+    page.keyboard.type("pw-rachel")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/shifts/{story['night'].pk}/request/")
+    page.focus("#id_others")
+    page.keyboard.type("mo")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Learn how nights run")
+    page.keyboard.press("Tab")  # the waiting-list box
+    page.keyboard.press("Tab")  # the send button
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Send request"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/bookings/\d+/$"))
+    assert Booking.objects.get().places.count() == 2
+    context.close()
