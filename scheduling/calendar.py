@@ -206,6 +206,12 @@ def build_event(item: EventData) -> Event:
     return event
 
 
+@lru_cache(maxsize=20_000)
+def event_bytes(item: EventData, site_url: str) -> bytes:
+    """One VEVENT's bytes. A pure function of its data, so an unchanged event is serialised once per process."""
+    return build_event(item).to_ical()
+
+
 def build_feed(*, owner, bookings, now: datetime, name: str = "Ride-alongs") -> bytes:
     """Serialise the owner's bookings (models or EventData); pure: the same rows give the same bytes."""
     cal = Calendar()
@@ -223,6 +229,7 @@ def build_feed(*, owner, bookings, now: datetime, name: str = "Ride-alongs") -> 
     year = min([now.year - 1, *(item.starts_at.year - 1 for item in items)])
     for tzid in sorted({item.tzid for item in items}):
         cal.add_component(vtimezone(tzid, year))
-    for item in items:
-        cal.add_component(build_event(item))
-    return cal.to_ical()
+    # The events follow the calendar's own components, exactly where icalendar would write them.
+    head = cal.to_ical()
+    end = b"END:VCALENDAR\r\n"
+    return head[: -len(end)] + b"".join(event_bytes(item, settings.SITE_URL) for item in items) + end

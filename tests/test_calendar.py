@@ -303,3 +303,18 @@ def test_feed_query_count_is_constant(client, django_assert_num_queries, resourc
         assert response.content.count(b"BEGIN:VEVENT") == total
         counts.append(len(captured))
     assert counts[0] == counts[1]
+
+
+def test_cached_event_bytes_equal_what_icalendar_writes_for_the_whole_calendar(requester, mentor, night, resource):
+    from scheduling.calendar import build_event, event_data
+
+    other = make_shift(resource, local(2026, 10, 14, 7), local(2026, 10, 14, 19), now=NOW)
+    bookings = [book(requester, night), book(requester, other, [requester, mentor])]
+    fast = build_feed(owner=requester, bookings=bookings, now=NOW)
+    whole = Calendar.from_ical(fast)
+    for component in list(whole.subcomponents):
+        if component.name == "VEVENT":
+            whole.subcomponents.remove(component)
+    for booking in bookings:
+        whole.add_component(build_event(event_data(booking, requester)))
+    assert whole.to_ical() == fast
