@@ -128,3 +128,30 @@ def test_lock_wait_past_the_limit_is_busy_not_a_hang(settings):
             services.request_booking(requested_by=person, shift_id=shift.pk, purpose="Blocked", now=NOW)
         holder.execute("ROLLBACK")
     assert not Booking.objects.exists()
+
+
+def test_the_database_itself_refuses_overlapping_held_places_and_edited_audit_events():
+    from django.db import DatabaseError, IntegrityError, transaction
+
+    observer = make_person(requester=True)
+    a = make_shift(make_resource(make_station()), local(2026, 10, 20, 19), local(2026, 10, 21, 7), now=NOW)
+    b = make_shift(make_resource(make_station()), local(2026, 10, 21, 6), local(2026, 10, 21, 18), now=NOW)
+    booking = services.request_booking(requested_by=observer, shift_id=a.pk, purpose="x", now=NOW)
+    other = Booking.objects.create(
+        shift=b,
+        requested_by=observer,
+        purpose="x",
+        status="pending",
+        created_at=NOW,
+        updated_at=NOW,
+        status_changed_at=NOW,
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Place.objects.create(
+            booking=other, person=observer, shift=b, starts_at=b.starts_at, ends_at=b.ends_at, state="held"
+        )
+    with pytest.raises(DatabaseError, match="never changed"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE scheduling_auditevent SET note = 'edited' WHERE booking_id = %s", [booking.pk])
+    with pytest.raises(DatabaseError, match="never changed"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM scheduling_auditevent WHERE booking_id = %s", [booking.pk])
+    assert AuditEvent.objects.filter(booking=booking).count() == 1

@@ -168,6 +168,8 @@ def request_booking(
                 notifications.tell_parties(booking, "waitlisted", now=now)
     except IntegrityError as error:
         # The database's own guards (one live place per shift, no overlapping held places) caught a race.
+        if "one_live_place_per_observer_per_shift" in str(error) or "UNIQUE" in str(error).upper():
+            raise RuleViolation("An observer already has a booking on this shift.", code="duplicate_booking") from error
         raise RuleViolation("An observer already has a place at that time.", code="observer_overlap") from error
     return booking
 
