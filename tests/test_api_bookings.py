@@ -313,13 +313,17 @@ def test_places_are_released_when_declined(api, requester, mentor, lead, night):
                 "crew": [{"person": 2**70, "role": "paramedic"}],
             },
         ),
-        ("patch", "/api/v1/stations/1", {"leads": [2**70]}),
+        ("patch", "/api/v1/stations/STATION", {"leads": [2**70]}),
         ("post", "/api/v1/resources", {"station": 2**70, "call_sign": "X"}),
         ("get", "/api/v1/shifts?from=9999-12-31T23:59:59-23:59", None),
     ],
 )
 def test_out_of_range_values_are_400_not_500(api, admin_user, station, resource, method, path, body):
     client = api(admin_user)
+    # Ids differ between databases (PostgreSQL sequences are not reset), so they are filled in here.
+    path = path.replace("STATION", str(station.pk))
+    if body is not None:
+        body = {k: resource.pk if v == "RESOURCE" else v for k, v in body.items()}
     response = getattr(client, method)(
         path, json.dumps(body) if body is not None else None, content_type="application/json"
     )
