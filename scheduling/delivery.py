@@ -2,7 +2,6 @@
 
 import contextlib
 import logging
-import time
 from datetime import datetime, timedelta
 from html import escape
 
@@ -100,14 +99,6 @@ def _postpone(note: Notification, error: Exception, now: datetime) -> None:
     backoff = min(timedelta(seconds=30) * (2 ** max(note.attempts - 1, 0)), MAX_BACKOFF)
     logger.warning("could not send notification %s (attempt %s): %s", note.pk, note.attempts, error)
     Notification.objects.filter(pk=note.pk).update(next_attempt_at=now + backoff, last_error=str(error)[:2000])
-
-
-def deliver_loop(*, interval: float = 5.0, stop_after: float | None = None) -> None:
-    started = time.monotonic()
-    while stop_after is None or time.monotonic() - started < stop_after:
-        sent, _ = deliver_batch()
-        if not sent:
-            time.sleep(interval)
 
 
 def queue_reminders(*, now: datetime) -> int:

@@ -313,7 +313,7 @@ def free_capacity(shift: Shift, exclude_booking: Booking | None = None) -> int:
     return max(free, 0)
 
 
-def no_seats(shift: Shift) -> RuleViolation:
+def no_seats() -> RuleViolation:
     return RuleViolation("There are not enough free places on this shift for everyone in the request.", code="no_seats")
 
 
@@ -343,7 +343,7 @@ def validate_shift_times(starts_at: datetime, ends_at: datetime) -> dict[str, li
     # Subtract in UTC: Python ignores the offsets of two datetimes that share a tzinfo object.
     starts_at, ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     if ends_at <= starts_at:
-        fields["ends_at"] = ["The shift must end after it starts."]
+        fields["ends_at"] = ["The shift must end after it starts (end is not after start)."]
     elif ends_at - starts_at > timedelta(hours=24):
         fields["ends_at"] = ["A shift lasts at most 24 hours."]
     return fields

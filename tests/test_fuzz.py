@@ -5,7 +5,6 @@ Every generated request, valid or malformed, must get a non-5xx answer that matc
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -122,7 +121,3 @@ def test_no_5xx_and_every_response_matches_the_schema(server, persona, pinned):
         command, capture_output=True, text=True, timeout=600, cwd=folder, env={**os.environ, "SCHEMATHESIS_HOOKS": ""}
     )
     assert result.returncode == 0, result.stdout[-6000:]
-
-
-def test_schemathesis_is_on_the_path():
-    assert shutil.which(str(ST))

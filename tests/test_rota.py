@@ -102,8 +102,8 @@ def test_a_file_with_bad_rows_imports_nothing_and_names_every_bad_row(trust):
     for phrase in (
         "unknown station 'XYZ'",
         "unknown resource 'NOPE'",
-        "longer than 24 hours",
-        "not after start",
+        "at most 24 hours",
+        "end is not after start",
         "does not exist",
         "happens twice",
         "unknown staff number 'S99999'",

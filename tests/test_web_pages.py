@@ -130,3 +130,32 @@ def test_calendar_link_page_shows_link_once_with_no_referrer(signed_in, requeste
 def test_home_shows_what_each_role_can_do(signed_in, lead, requester, station):
     assert "Approval queue" in signed_in(lead).get("/").content.decode()
     assert "Find a shift to observe" in signed_in(requester).get("/").content.decode()
+
+
+def test_queue_and_my_bookings_pages_do_not_grow_queries_with_bookings(
+    signed_in, lead, station, django_assert_max_num_queries
+):
+    from datetime import timedelta
+
+    from tests.factories import make_resource, make_shift
+
+    resource = make_resource(station, "DA77", seats=2)
+    requester = make_person("many", requester=True)
+    for i in range(30):
+        start = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=13 * i)
+        shift = make_shift(resource, start, start + timedelta(hours=12), now=NOW)
+        services.request_booking(
+            requested_by=make_person(requester=True),
+            shift_id=shift.pk,
+            observer_ids=[requester.pk],
+            purpose="x",
+            now=NOW,
+        )
+    client = signed_in(lead)
+    with django_assert_max_num_queries(15):
+        page = client.get("/lead/queue/").content.decode()
+    assert page.count("data-booking=") == 30
+    client = signed_in(requester)
+    with django_assert_max_num_queries(15):
+        page = client.get("/bookings/").content.decode()
+    assert page.count("data-booking=") == 30

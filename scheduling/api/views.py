@@ -75,7 +75,6 @@ class MeView(GenericAPIView):
             services.set_consent_preference(
                 person=request.user, preference=data["consent_preference"], now=timezone.now()
             )
-        request.user.refresh_from_db()
         return Response(s.MeSerializer(User.objects.select_related("profile").get(pk=request.user.pk)).data)
 
 
@@ -114,15 +113,19 @@ class StationListView(GenericAPIView):
         return Response(s.StationSerializer(station).data, status=status.HTTP_201_CREATED)
 
 
+def station_or_404(pk) -> Station:
+    station = Station.objects.prefetch_related("leads").filter(pk=get_int(pk, "station")).first()
+    if station is None:
+        raise NotFound("No station with that id.")
+    return station
+
+
 class StationDetailView(GenericAPIView):
     queryset = Station.objects.none()
     serializer_class = s.StationSerializer
 
     def get_object(self):
-        station = Station.objects.prefetch_related("leads").filter(pk=get_int(self.kwargs["pk"], "station")).first()
-        if station is None:
-            raise NotFound("No station with that id.")
-        return station
+        return station_or_404(self.kwargs["pk"])
 
     def get(self, request, pk):
         return Response(s.StationSerializer(self.get_object()).data)
@@ -140,14 +143,14 @@ class StationSuspendView(GenericAPIView):
 
     @extend_schema(responses=s.StationSerializer)
     def post(self, request, pk):
-        station = StationDetailView(kwargs={"pk": pk}).get_object()
+        station = station_or_404(pk)
         data = parse(s.SuspendSerializer, request)
         station = services.suspend_station(station_id=station.pk, actor=request.user, now=timezone.now(), **data)
         return Response(s.StationSerializer(station).data)
 
     @extend_schema(responses=s.StationSerializer)
     def delete(self, request, pk):
-        station = StationDetailView(kwargs={"pk": pk}).get_object()
+        station = station_or_404(pk)
         station = services.lift_suspension(station_id=station.pk, actor=request.user, now=timezone.now())
         return Response(s.StationSerializer(station).data)
 

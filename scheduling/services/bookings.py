@@ -133,7 +133,7 @@ def request_booking(
             raise_if_any(rules.check_booking(shift=shift, observers=observers, now=now, new_request=True, crew=crew))
             fits = rules.free_capacity(shift) >= len(observers)
             if not fits and not allow_waitlist:
-                raise rules.no_seats(shift)
+                raise rules.no_seats()
             status = BookingStatus.PENDING if fits else BookingStatus.WAITLISTED
             booking = Booking.objects.create(
                 shift=shift,

@@ -320,7 +320,3 @@ def revoke_calendar_token(*, person) -> bool:
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def is_station_lead(person) -> bool:
-    return bool(lead_station_ids(person)) or is_admin(person)

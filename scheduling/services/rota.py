@@ -4,11 +4,12 @@ import csv
 import io
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from .. import rules
 from ..errors import BookingError
 from ..models import CrewRole, Profile, Resource, Shift, ShiftStatus, Station
 from .shifts import ShiftChange, apply_shift_change, create_shift
@@ -16,7 +17,6 @@ from .shifts import ShiftChange, apply_shift_change, create_shift
 User = get_user_model()
 
 COLUMNS = ["shift_ref", "station", "resource", "start", "end", "crew", "observer_seats", "status"]
-MAX_SHIFT = timedelta(hours=24)
 
 
 @dataclass
@@ -122,10 +122,8 @@ def read_rota(raw: bytes) -> tuple[list[RotaRow], list[str]]:
                 else:
                     ends_at = parsed
         if starts_at and ends_at:
-            if ends_at <= starts_at:
-                problems.append("end is not after start")
-            elif ends_at - starts_at > MAX_SHIFT:
-                problems.append("the shift is longer than 24 hours")
+            # The same check as the API's, from rules.py.
+            problems.extend(m for ms in rules.validate_shift_times(starts_at, ends_at).values() for m in ms)
         crew: list[tuple[int, str]] = []
         for entry in filter(None, (e.strip() for e in value["crew"].split(";"))):
             number, _, role = entry.partition(":")

@@ -1,6 +1,6 @@
 """Shifts and rota changes (SPEC §2, §7): creation, retimes, cancellation, crew swaps, seat changes."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
@@ -42,7 +42,6 @@ class ShiftChange:
     resource_id: object = UNSET
     external_ref: object = UNSET
     crew: object = UNSET  # list of (person_id, role)
-    notes: list[str] = field(default_factory=list)
 
 
 def _validate_crew(crew) -> list[tuple[int, str]]:

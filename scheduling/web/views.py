@@ -125,10 +125,10 @@ def my_bookings(request):
         person
     ).filter(places__person=person)
     bookings = bookings.distinct().order_by("shift__starts_at", "id")
-    return render(request, "web/bookings.html", {"bookings": [_decorate(b, person) for b in bookings]})
+    return render(request, "web/bookings.html", {"bookings": [_decorate(b) for b in bookings]})
 
 
-def _decorate(booking: Booking, person) -> Booking:
+def _decorate(booking: Booking) -> Booking:
     booking.consent_state = services.consent_summary(list(booking.consents.all()))
     booking.live_observers = [p for p in booking.places.all() if p.state != "released"]
     return booking
@@ -141,7 +141,7 @@ def booking_detail(request, pk):
         booking = selectors.booking_for(person, pk)
     except BookingError:
         return render(request, "web/not_found.html", status=404)
-    _decorate(booking, person)
+    _decorate(booking)
     private = selectors.sees_private(person, booking.shift.station_id)
     events = list(AuditEvent.objects.filter(booking=booking).select_related("actor__profile").order_by("at", "id"))
     for event in events:
@@ -194,8 +194,7 @@ def approve(request, pk):
 @login_required
 @require_POST
 def decline(request, pk):
-    form = ReasonForm(request.POST)
-    reason = form.data.get("reason", "")
+    reason = request.POST.get("reason", "")
     return _act(
         request,
         pk,
@@ -219,9 +218,8 @@ def cancel(request, pk):
 @login_required
 @require_POST
 def consent(request, pk):
-    form = ConsentForm(request.POST)
-    decision = form.data.get("decision", "")
-    note = form.data.get("note", "")
+    decision = request.POST.get("decision", "")
+    note = request.POST.get("note", "")
     labels = {
         "give": "Consent given. Thank you.",
         "decline": "Declined. Only the station's leads see it was you.",
@@ -251,11 +249,12 @@ def lead_queue(request):
         return render(request, "web/not_found.html", status=404)
     bookings = list(
         _queue(person)
+        .select_related("requested_by__profile")
         .order_by("shift__starts_at", "created_at")
         .prefetch_related("consents__person__profile", "places__person__profile")
     )
     for booking in bookings:
-        _decorate(booking, person)
+        _decorate(booking)
     return render(request, "web/queue.html", {"bookings": bookings, "reason_form": ReasonForm()})
 
 
@@ -287,7 +286,7 @@ def consent_inbox(request):
         return redirect("web:inbox")
     bookings = list(_inbox(person).order_by("shift__starts_at"))
     for booking in bookings:
-        _decorate(booking, person)
+        _decorate(booking)
         booking.mine = next((c for c in booking.consents.all() if c.person_id == person.pk), None)
     return render(request, "web/inbox.html", {"bookings": bookings, "form": form})
 
