@@ -106,11 +106,15 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers queue behind one another instead of failing on a lock upgrade (SPEC §5.3).
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 
 # Bounded wait for a row lock before answering 503 busy (SPEC §5.3).
 RIDEALONG_LOCK_TIMEOUT_MS = env_int("RIDEALONG_LOCK_TIMEOUT_MS", 3000)
+# PostgreSQL connections start with that bound, so a write transaction need not set it each time.
+RIDEALONG_CONNECTION_LOCK_TIMEOUT_MS = None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    RIDEALONG_CONNECTION_LOCK_TIMEOUT_MS = RIDEALONG_LOCK_TIMEOUT_MS
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c lock_timeout={RIDEALONG_LOCK_TIMEOUT_MS}".strip()
 RIDEALONG_REQUIRED_CLEARANCES = env_list("RIDEALONG_REQUIRED_CLEARANCES", ["dbs", "confidentiality", "briefing"])
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -98,13 +98,18 @@ def tell_parties(booking: Booking, kind: str, *, now: datetime, note: str = "") 
     queue(booking, kind, parties(booking), now=now, note=note)
 
 
-def ask_station(booking: Booking, *, now: datetime) -> None:
-    """A new pending request: the leads decide and the crew still to consent are asked."""
+def ask_station(booking: Booking, *, now: datetime, consents=None) -> None:
+    """A new pending request: the leads decide and the crew still to consent are asked.
+
+    `consents` are the booking's consents with their persons, when the caller has them at hand.
+    """
     if booking.status != BookingStatus.PENDING:
         return
     if not booking.lead_approved:
         queue(booking, "requested", booking.shift.station.leads.all(), now=now)
-    asked = [c.person for c in booking.consents.select_related("person").filter(state="pending")]
+    if consents is None:
+        consents = booking.consents.select_related("person")
+    asked = [c.person for c in consents if c.state == "pending"]
     queue(booking, "consent_requested", asked, now=now)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from .errors import RuleViolation
 from .models import (
@@ -95,11 +95,25 @@ def check_observers_not_crew(crew: Sequence[CrewMember], observers: Sequence) ->
     return []
 
 
-def check_duplicates(shift: Shift, observers: Sequence, exclude_booking: Booking | None) -> list[RuleViolation]:
-    places = Place.objects.filter(shift=shift, person__in=observers, state__in=[PlaceState.HELD, PlaceState.WAITLISTED])
+def observer_places(shift: Shift, observers: Sequence, exclude_booking: Booking | None) -> list[tuple[int, int]]:
+    """(person, shift) of the observers' places that could clash with this shift: its own live ones
+    and held ones overlapping it elsewhere. One query serves both rules below."""
+    # Half-open intervals: a shift ending at 07:00 does not overlap one starting at 07:00.
+    places = Place.objects.filter(person__in=observers).filter(
+        Q(shift=shift, state__in=[PlaceState.HELD, PlaceState.WAITLISTED])
+        | (Q(state=PlaceState.HELD, starts_at__lt=shift.ends_at, ends_at__gt=shift.starts_at) & ~Q(shift=shift))
+    )
     if exclude_booking is not None:
         places = places.exclude(booking=exclude_booking)
-    taken = set(places.values_list("person_id", flat=True))
+    return list(places.values_list("person_id", "shift_id"))
+
+
+def check_duplicates(
+    shift: Shift, observers: Sequence, exclude_booking: Booking | None, places: list[tuple[int, int]] | None = None
+) -> list[RuleViolation]:
+    if places is None:
+        places = observer_places(shift, observers, exclude_booking)
+    taken = {person_id for person_id, shift_id in places if shift_id == shift.pk}
     for person in observers:
         if person.pk in taken:
             return [
@@ -112,14 +126,12 @@ def check_duplicates(shift: Shift, observers: Sequence, exclude_booking: Booking
     return []
 
 
-def check_overlaps(shift: Shift, observers: Sequence, exclude_booking: Booking | None) -> list[RuleViolation]:
-    # Half-open intervals: a shift ending at 07:00 does not overlap one starting at 07:00.
-    places = Place.objects.filter(
-        person__in=observers, state=PlaceState.HELD, starts_at__lt=shift.ends_at, ends_at__gt=shift.starts_at
-    ).exclude(shift=shift)
-    if exclude_booking is not None:
-        places = places.exclude(booking=exclude_booking)
-    busy = set(places.values_list("person_id", flat=True))
+def check_overlaps(
+    shift: Shift, observers: Sequence, exclude_booking: Booking | None, places: list[tuple[int, int]] | None = None
+) -> list[RuleViolation]:
+    if places is None:
+        places = observer_places(shift, observers, exclude_booking)
+    busy = {person_id for person_id, shift_id in places if shift_id != shift.pk}
     for person in observers:
         if person.pk in busy:
             return [
@@ -270,14 +282,20 @@ def check_booking(
     """Every rule of §5.2 but capacity, in a fixed order; the first failure comes first."""
     if crew is None:
         crew = active_crew(shift)
+    clashes: list[tuple[int, int]] = []
+
+    def fetch_clashes():
+        clashes.extend(observer_places(shift, observers, exclude_booking))
+        return check_duplicates(shift, observers, exclude_booking, clashes)
+
     checks = [
         lambda: check_shift_open(shift, crew),
         lambda: check_not_started(shift, now),
         lambda: check_notice(shift, now) if new_request else [],
         lambda: check_suspension(shift),
         lambda: check_observers_not_crew(crew, observers),
-        lambda: check_duplicates(shift, observers, exclude_booking),
-        lambda: check_overlaps(shift, observers, exclude_booking),
+        fetch_clashes,
+        lambda: check_overlaps(shift, observers, exclude_booking, clashes),
         lambda: check_clearances(shift, observers),
         lambda: check_ages(shift, observers),
         lambda: check_observer_limits(shift, observers, exclude_booking),
@@ -297,9 +315,14 @@ def held_observers(shift: Shift, exclude_booking: Booking | None = None) -> int:
     return places.count()
 
 
-def free_capacity(shift: Shift, exclude_booking: Booking | None = None) -> int:
-    """Places a new party could take: the lesser of the shift's and the station-day's free places."""
-    free = shift.observer_seats - held_observers(shift, exclude_booking)
+def free_capacity(shift: Shift, exclude_booking: Booking | None = None, *, held: int | None = None) -> int:
+    """Places a new party could take: the lesser of the shift's and the station-day's free places.
+
+    `held` is the shift's held-places counter when the caller read it under the shift's lock.
+    """
+    if held is None:
+        held = held_observers(shift, exclude_booking)
+    free = shift.observer_seats - held
     daily = shift.station.max_observers_per_day
     if daily is not None:
         day_places = Place.objects.filter(

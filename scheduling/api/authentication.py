@@ -1,4 +1,5 @@
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.authtoken.models import Token
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -9,3 +10,10 @@ class BearerTokenAuthentication(TokenAuthentication):
         if header[:7].lower() == "bearer ":
             request.META["HTTP_AUTHORIZATION"] = "Token " + header[7:]
         return super().authenticate(request)
+
+    def authenticate_credentials(self, key):
+        # The profile comes with the user: nearly every endpoint reads it.
+        token = Token.objects.select_related("user__profile").filter(key=key).first()
+        if token is None or not token.user.is_active:
+            return super().authenticate_credentials(key)  # DRF's own error for each case
+        return token.user, token

@@ -473,10 +473,7 @@ class BookingListView(GenericAPIView):
             allow_waitlist=data["allow_waitlist"],
             now=timezone.now(),
         )
-        # The requester may always see what they just made, so no visibility query is needed here.
-        booking = (
-            Booking.objects.select_related("shift__station").prefetch_related("places", "consents").get(pk=booking.pk)
-        )
+        # The requester may always see what they just made; the service hands back its places and consents.
         return Response(s.BookingSerializer(booking, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

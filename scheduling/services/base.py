@@ -1,6 +1,6 @@
 """Transactions, locks and the audit trail shared by every service."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -25,13 +25,18 @@ def _is_lock_failure(error: DatabaseError) -> bool:
 
 @contextmanager
 def write_transaction() -> Iterator[None]:
-    """One transaction per operation, with a bounded lock wait that ends in `busy` (SPEC §5.3)."""
+    """One transaction per operation, with a bounded lock wait that ends in `busy` (SPEC §5.3).
+
+    On PostgreSQL the connection already carries `lock_timeout` (see settings); it is set again for
+    the transaction only when the setting has changed since the connection was configured.
+    """
     try:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
+            wanted = int(settings.RIDEALONG_LOCK_TIMEOUT_MS)
+            if connection.vendor == "postgresql" and wanted != settings.RIDEALONG_CONNECTION_LOCK_TIMEOUT_MS:
                 # SET LOCAL dies with the transaction, so pooled connections keep their defaults.
                 with connection.cursor() as cursor:
-                    cursor.execute(f"SET LOCAL lock_timeout = {int(settings.RIDEALONG_LOCK_TIMEOUT_MS)}")
+                    cursor.execute(f"SET LOCAL lock_timeout = {wanted}")
             yield
     except DatabaseError as error:
         if _is_lock_failure(error):
@@ -39,32 +44,41 @@ def write_transaction() -> Iterator[None]:
         raise
 
 
-def lock_shift(shift_id: int, *, extra_person_ids: Iterable[int] = ()) -> Shift:
+def lock_shift(shift_id: int, *, extra_person_ids: Iterable[int] = (), station: Sequence | None = None) -> Shift:
     """Lock station, shift, then every person the change may touch, by ascending id (SPEC §5.3).
 
     The persons are the shift's crew, the observers of its live places and `extra_person_ids`;
     locking them all up front lets waitlist promotion run without taking a lock out of order.
+    `station` is the shift's (station id, observers-per-day cap) when the caller has read it already.
     """
-    row = Shift.objects.filter(pk=shift_id).values_list("station_id", "station__max_observers_per_day").first()
-    if row is None:
-        raise NotFound("That shift does not exist.")
-    lock_station(row[0], exclusive=row[1] is not None)
-    shift = Shift.objects.select_for_update(of=("self",)).select_related("station", "resource").get(pk=shift_id)
-    # Crew and live observers in one round trip.
-    involved = (
-        shift.crew_members.order_by()
-        .values_list("person_id", flat=True)
-        .union(
-            Place.objects.filter(shift=shift)
-            .exclude(state=PlaceState.RELEASED)
-            .order_by()
-            .values_list("person_id", flat=True)
-        )
+    if station is None:
+        station = Shift.objects.filter(pk=shift_id).values_list("station_id", "station__max_observers_per_day").first()
+        if station is None:
+            raise NotFound("That shift does not exist.")
+    lock_station(station[0], exclusive=station[1] is not None)
+    shift = (
+        Shift.objects.select_for_update(of=("self",)).select_related("station", "resource").filter(pk=shift_id).first()
     )
-    lock_persons({*involved, *extra_person_ids})
+    if shift is None:
+        raise NotFound("That shift does not exist.")
+    extra = sorted({int(i) for i in extra_person_ids})
+    if connection.vendor != "postgresql":
+        live = Place.objects.filter(shift=shift).exclude(state=PlaceState.RELEASED).values_list("person_id", flat=True)
+        lock_persons({*shift.crew_members.values_list("person_id", flat=True), *live, *extra})
+        return shift
+    # Crew, live observers and the extra persons, found and locked in one round trip, by ascending id.
+    with connection.cursor() as cursor:
+        cursor.execute(LOCK_SHIFT_PERSONS, [shift_id, shift_id, extra])
     return shift
 
 
+LOCK_SHIFT_PERSONS = """
+SELECT id FROM auth_user WHERE id IN (
+    SELECT person_id FROM scheduling_crewmember WHERE shift_id = %s
+    UNION SELECT person_id FROM scheduling_place WHERE shift_id = %s AND state <> 'released'
+    UNION SELECT unnest(%s::bigint[])
+) ORDER BY id FOR UPDATE
+"""
 LOCK_STATION_EXCLUSIVE = "SELECT max_observers_per_day FROM scheduling_station WHERE id = %s FOR UPDATE"
 LOCK_STATION_SHARED = "SELECT max_observers_per_day FROM scheduling_station WHERE id = %s FOR SHARE"
 
@@ -94,10 +108,14 @@ def lock_persons(person_ids: Iterable[int]) -> None:
 
 
 def lock_booking(booking_id: int, *, extra_person_ids: Iterable[int] = ()) -> Booking:
-    shift_id = Booking.objects.filter(pk=booking_id).values_list("shift_id", flat=True).first()
-    if shift_id is None:
+    row = (
+        Booking.objects.filter(pk=booking_id)
+        .values_list("shift_id", "shift__station_id", "shift__station__max_observers_per_day")
+        .first()
+    )
+    if row is None:
         raise NotFound("That booking does not exist.")
-    lock_shift(shift_id, extra_person_ids=extra_person_ids)
+    lock_shift(row[0], extra_person_ids=extra_person_ids, station=row[1:])
     # Re-read under the locks: whatever we saw before waiting may have changed.
     return Booking.objects.select_related("shift__station", "shift__resource", "requested_by__profile").get(
         pk=booking_id
@@ -211,6 +229,18 @@ def recount_held(shift_id: int) -> None:
     """Recount the shift's held observers; called under the shift's lock after places change."""
     held = Place.objects.filter(shift_id=shift_id, state=PlaceState.HELD).count()
     Shift.objects.filter(pk=shift_id).exclude(held_seats=held).update(held_seats=held)
+
+
+def remember_related(instance, **rows) -> None:
+    """Keep rows just written as the instance's prefetched relations, so showing it needs no re-read."""
+    cache = getattr(instance, "_prefetched_objects_cache", None)
+    if cache is None:
+        cache = instance._prefetched_objects_cache = {}
+    for name, values in rows.items():
+        queryset = getattr(instance, name).all()
+        queryset._result_cache = list(values)
+        queryset._prefetch_done = True
+        cache[name] = queryset
 
 
 def touch(booking: Booking, now: datetime) -> None:

@@ -31,6 +31,7 @@ from .base import (
     move_booking,
     record_event,
     recount_held,
+    remember_related,
     touch,
     write_transaction,
 )
@@ -54,9 +55,12 @@ def consent_summary(consents) -> str:
     return "pending"
 
 
-def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime) -> None:
-    """Create a consent per crew member not yet asked; `always` gives it at once (SPEC §4)."""
-    asked = set(booking.consents.values_list("person_id", flat=True)) if booking.pk else set()
+def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime, *, new: bool = False) -> list[Consent]:
+    """Create a consent per crew member not yet asked; `always` gives it at once (SPEC §4).
+
+    Returns the consents created; `new` says the booking was just made, so nobody has been asked yet.
+    """
+    asked = set() if new else set(booking.consents.values_list("person_id", flat=True))
     rows = []
     for member in crew:
         if member.person_id in asked:
@@ -71,7 +75,7 @@ def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime) -> None:
                 at=now if always else None,
             )
         )
-    Consent.objects.bulk_create(rows)
+    return Consent.objects.bulk_create(rows)
 
 
 def settle(booking: Booking, *, actor, now: datetime) -> None:
@@ -93,15 +97,20 @@ def _validate_request(requested_by, shift_id, observer_ids, purpose: str) -> tup
     shift = Shift.objects.select_related("station", "resource").filter(pk=shift_id).first()
     if shift is None:
         fields["shift"] = ["No shift has that id."]
-    if observer_ids is None:
-        observer_ids = [requested_by.pk]
+    if observer_ids is None or observer_ids == [requested_by.pk]:
+        # The usual request: the requester observes, and they are signed in, so active.
+        observer_ids, found = [requested_by.pk], {requested_by.pk: requested_by}
+    else:
+        found = None
     observers = []
     if not observer_ids:
         fields["observers"] = ["Name at least one observer."]
     elif len(set(observer_ids)) != len(observer_ids):
         fields["observers"] = ["Name each observer once."]
     else:
-        found = {u.pk: u for u in User.objects.select_related("profile").filter(pk__in=observer_ids, is_active=True)}
+        if found is None:
+            people = User.objects.select_related("profile").filter(pk__in=observer_ids, is_active=True)
+            found = {u.pk: u for u in people}
         missing = [i for i in observer_ids if i not in found]
         if missing:
             fields["observers"] = [f"No active person has id {missing[0]}."]
@@ -125,13 +134,17 @@ def request_booking(
     """Ask for places on a shift: pending if they fit, waitlisted (or `no_seats`) if not."""
     if not requested_by.profile.is_requester:
         raise Forbidden("Only requesters can ask for ride-alongs.")
-    _, observers = _validate_request(requested_by, shift_id, observer_ids, purpose)
+    seen, observers = _validate_request(requested_by, shift_id, observer_ids, purpose)
     try:
         with write_transaction():
-            shift = lock_shift(shift_id, extra_person_ids=[o.pk for o in observers])
+            shift = lock_shift(
+                shift_id,
+                extra_person_ids=[o.pk for o in observers],
+                station=(seen.station_id, seen.station.max_observers_per_day),
+            )
             crew = rules.active_crew(shift)
             raise_if_any(rules.check_booking(shift=shift, observers=observers, now=now, new_request=True, crew=crew))
-            fits = rules.free_capacity(shift) >= len(observers)
+            fits = rules.free_capacity(shift, held=shift.held_seats) >= len(observers)
             if not fits and not allow_waitlist:
                 raise rules.no_seats()
             status = BookingStatus.PENDING if fits else BookingStatus.WAITLISTED
@@ -145,7 +158,7 @@ def request_booking(
                 updated_at=now,
                 status_changed_at=now,
             )
-            Place.objects.bulk_create(
+            places = Place.objects.bulk_create(
                 [
                     Place(
                         booking=booking,
@@ -159,11 +172,14 @@ def request_booking(
                 ]
             )
             if fits:
-                recount_held(shift.pk)
-            ask_crew(booking, crew, now)
+                # Under the shift's lock the counter is exact: add the places just held.
+                shift.held_seats += len(places)
+                Shift.objects.filter(pk=shift.pk).update(held_seats=shift.held_seats)
+            consents = ask_crew(booking, crew, now, new=True)
+            remember_related(booking, places=places, consents=consents)
             record_event(booking=booking, actor=requested_by, action="requested", now=now, to_status=status)
             if fits:
-                notifications.ask_station(booking, now=now)
+                notifications.ask_station(booking, now=now, consents=consents)
             else:
                 notifications.tell_parties(booking, "waitlisted", now=now)
     except IntegrityError as error:
