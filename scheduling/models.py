@@ -432,3 +432,35 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class FeedState(models.Model):
+    """The last ETag worked out for a person's calendar feed, and when it stops holding (PostgreSQL).
+
+    `snapshot` is the database snapshot the ETag was computed in: any `FeedChange` row for the person
+    written by a transaction that snapshot could not see means the feed may have changed since.
+    """
+
+    person_id = models.BigIntegerField(primary_key=True)
+    etag = models.CharField(max_length=100)
+    last_modified = models.DateTimeField(null=True)
+    valid_until = models.DateTimeField()
+    snapshot = models.TextField()
+
+    def __str__(self) -> str:
+        return f"Feed answer for person {self.person_id}"
+
+
+class FeedChange(models.Model):
+    """Something in a person's calendar feed changed; written by database triggers (PostgreSQL).
+
+    No foreign key on purpose: a key check would lock the person's row at the end of every write,
+    outside the documented lock order.
+    """
+
+    person_id = models.BigIntegerField(db_index=True)
+    xid = models.TextField()
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Feed change for person {self.person_id}"

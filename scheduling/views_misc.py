@@ -1,5 +1,6 @@
 """Endpoints outside the API: the health check and the calendar feed (SPEC §9, §11)."""
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.utils import timezone
@@ -9,8 +10,9 @@ from django.views.decorators.http import require_http_methods
 
 from . import selectors
 from .calendar import build_feed
-from .models import CalendarToken
 from .services import token_digest
+
+User = get_user_model()
 
 
 def healthz(request):
@@ -30,14 +32,17 @@ def _not_found():
 def calendar_feed(request, token: str):
     if not token.startswith("rla_") or len(token) > 128:
         return _not_found()
-    # Found by digest only: the token itself is never stored.
-    link = CalendarToken.objects.select_related("person__profile").filter(digest=token_digest(token)).first()
-    if link is None or not link.person.is_active:
-        return _not_found()
-    person = link.person
     now = timezone.now()
-    fingerprint, latest = selectors.feed_fingerprint(person, now)
-    etag = f'"{fingerprint[:40]}-{now.year}"'
+    # Found by digest only: the token itself is never stored.
+    link = selectors.feed_link(token_digest(token), now)
+    if link is None:
+        return _not_found()
+    person = None
+    validator = link.validator
+    if validator is None:
+        person = User.objects.select_related("profile").get(pk=link.person_id)
+        validator = selectors.feed_validator(person, now)
+    etag, latest = validator.etag, validator.last_modified
     last_modified = http_date((latest or link.created_at).timestamp())
     headers = {
         "ETag": etag,
@@ -59,6 +64,8 @@ def calendar_feed(request, token: str):
         for key, value in headers.items():
             response[key] = value
         return response
+    if person is None:
+        person = User.objects.select_related("profile").get(pk=link.person_id)
     bookings = selectors.feed_for(person, now)
     body = build_feed(owner=person, bookings=list(bookings), now=now, name="Ride-alongs")
     response = HttpResponse(b"" if request.method == "HEAD" else body, content_type="text/calendar; charset=utf-8")

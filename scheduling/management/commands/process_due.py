@@ -1,11 +1,19 @@
 from django.core.management.base import BaseCommand
 
 from scheduling.delivery import process_due
+from scheduling.selectors import forget_absorbed_feed_changes
 
 
 class Command(BaseCommand):
-    help = "Expire bookings whose shift has started and queue 24-hour reminders. Safe to run every minute."
+    help = (
+        "Expire bookings whose shift has started, queue 24-hour reminders and drop calendar-feed change "
+        "notes no feed needs any more. Safe to run every minute."
+    )
 
     def handle(self, *args, **options):
         result = process_due()
-        self.stdout.write(f"Expired {result['expired']} booking(s); queued {result['reminders']} reminder(s).")
+        dropped = forget_absorbed_feed_changes()
+        self.stdout.write(
+            f"Expired {result['expired']} booking(s); queued {result['reminders']} reminder(s); "
+            f"dropped {dropped} feed change note(s)."
+        )
