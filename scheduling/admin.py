@@ -14,6 +14,8 @@ from .models import (
     Clearance,
     Consent,
     CrewMember,
+    FeedChange,
+    FeedState,
     IdempotencyRecord,
     Notification,
     Place,
@@ -241,3 +243,17 @@ class CrewMemberAdmin(ReadOnlyAdmin):
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ["person", "key", "status_code", "created_at"]
+
+
+@admin.register(FeedState)
+class FeedStateAdmin(ReadOnlyAdmin):
+    """The remembered answer to each person's feed requests; the feed view writes it."""
+
+    list_display = ["person_id", "etag", "last_modified", "valid_until"]
+
+
+@admin.register(FeedChange)
+class FeedChangeAdmin(ReadOnlyAdmin):
+    """Notes written by the database's triggers; `process_due` drops the ones no answer needs."""
+
+    list_display = ["person_id", "xid", "at"]
