@@ -49,14 +49,14 @@ def seed(shift_count: int, people: int):
     return shifts, tokens
 
 
-def hammer(base, seconds, make_request):
+def hammer(base, seconds, make_request, seed=0):
     host, port = base.removeprefix("http://").split(":")
     stop = time.monotonic() + seconds
     latencies, statuses, lock = [], {}, threading.Lock()
 
     def worker(n):
         conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        rng = random.Random(n)
+        rng = random.Random(seed * 1000 + n)  # a fresh stream per slice, or slices repeat requests
         while time.monotonic() < stop:
             method, path, body, token = make_request(rng)
             t0 = time.perf_counter()
@@ -64,11 +64,16 @@ def hammer(base, seconds, make_request):
                 method, path, body=body, headers={"Authorization": f"Token {token}", "Content-Type": "application/json"}
             )
             response = conn.getresponse()
-            response.read()
+            payload = response.read()
             elapsed = time.perf_counter() - t0
+            outcome = str(response.status)
+            if response.status >= 400:
+                outcome += " " + str(json.loads(payload or b"{}").get("code", ""))
+            elif method == "POST":
+                outcome += " " + str(json.loads(payload).get("status", ""))
             with lock:
                 latencies.append(elapsed)
-                statuses[response.status] = statuses.get(response.status, 0) + 1
+                statuses[outcome] = statuses.get(outcome, 0) + 1
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
@@ -105,13 +110,13 @@ def main():
         # Alternate short slices of each load, so a machine that speeds up or slows down during the
         # run (other tenants, the database's own housekeeping) weighs on both figures alike.
         b_lat, b_status, b_time, m_lat, m_status, m_time = [], {}, 0.0, [], {}, 0.0
-        for _ in range(args.slices):
-            lat, statuses, took = hammer(base, args.seconds / args.slices, booking)
+        for slice_no in range(args.slices):
+            lat, statuses, took = hammer(base, args.seconds / args.slices, booking, slice_no)
             b_lat += lat
             b_time += took
             for code, n in statuses.items():
                 b_status[code] = b_status.get(code, 0) + n
-            lat, statuses, took = hammer(base, args.seconds / args.slices, me)
+            lat, statuses, took = hammer(base, args.seconds / args.slices, me, slice_no)
             m_lat += lat
             m_time += took
             for code, n in statuses.items():

@@ -88,13 +88,18 @@ def settle(booking: Booking, *, actor, now: datetime) -> None:
     notifications.tell_parties(booking, "approved", now=now)
 
 
-def _validate_request(requested_by, shift_id, observer_ids, purpose: str) -> tuple[Shift, list]:
+def _validate_request(requested_by, shift_id, observer_ids, purpose: str) -> tuple[tuple, list]:
+    """Check the request's shape; returns the shift's (station id, observers-per-day cap) and the observers."""
     fields: dict[str, list[str]] = {}
     if not isinstance(purpose, str) or not purpose.strip():
         fields["purpose"] = ["Say what the observers hope to learn; the crew and lead read this."]
     elif len(purpose) > MAX_PURPOSE:
         fields["purpose"] = [f"Keep the purpose to {MAX_PURPOSE} characters or fewer."]
-    shift = Shift.objects.select_related("station", "resource").filter(pk=shift_id).first()
+    shift = (
+        Shift.objects.filter(pk=shift_id)
+        .values_list("station_id", "station__max_observers_per_day", "observer_seats", named=True)
+        .first()
+    )
     if shift is None:
         fields["shift"] = ["No shift has that id."]
     if observer_ids is None or observer_ids == [requested_by.pk]:
@@ -119,7 +124,7 @@ def _validate_request(requested_by, shift_id, observer_ids, purpose: str) -> tup
             fields["observers"] = [f"This shift has {shift.observer_seats} observer seat(s); name fewer observers."]
     if fields:
         raise Invalid("Some of the request is not valid.", fields=fields)
-    return shift, observers
+    return (shift.station_id, shift.station__max_observers_per_day), observers
 
 
 def request_booking(
@@ -134,14 +139,10 @@ def request_booking(
     """Ask for places on a shift: pending if they fit, waitlisted (or `no_seats`) if not."""
     if not requested_by.profile.is_requester:
         raise Forbidden("Only requesters can ask for ride-alongs.")
-    seen, observers = _validate_request(requested_by, shift_id, observer_ids, purpose)
+    station, observers = _validate_request(requested_by, shift_id, observer_ids, purpose)
     try:
         with write_transaction():
-            shift = lock_shift(
-                shift_id,
-                extra_person_ids=[o.pk for o in observers],
-                station=(seen.station_id, seen.station.max_observers_per_day),
-            )
+            shift = lock_shift(shift_id, extra_person_ids=[o.pk for o in observers], station=station)
             crew = rules.active_crew(shift)
             raise_if_any(rules.check_booking(shift=shift, observers=observers, now=now, new_request=True, crew=crew))
             fits = rules.free_capacity(shift, held=shift.held_seats) >= len(observers)
