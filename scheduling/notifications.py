@@ -85,9 +85,11 @@ def queue(booking: Booking, kind: str, recipients, *, now: datetime, note: str =
 
 def parties(booking: Booking) -> list:
     """The requester and every observer named in the booking."""
-    people = [booking.requested_by]
-    people += [p.person for p in booking.places.select_related("person")]
-    return people
+    # A booking just made carries its places, persons included (services.base.remember_related).
+    places = getattr(booking, "_prefetched_objects_cache", {}).get("places")
+    if places is None:
+        places = booking.places.select_related("person")
+    return [booking.requested_by, *(p.person for p in places)]
 
 
 def live_observers(booking: Booking) -> list:
