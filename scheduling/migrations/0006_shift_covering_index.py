@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             model_name="shift",
             index=models.Index(
                 fields=["station", "starts_at"],
-                include=("id", "ends_at", "observer_seats", "held_seats", "status"),
+                include=("id", "ends_at", "observer_seats", "status"),
                 name="shift_station_starts_cover",
             ),
         ),
