@@ -138,7 +138,8 @@ def main():
     print(f"booking requests: {len(b_lat)} in {b_time:.1f} s = {booking_rate:.1f}/s; statuses {statuses}")
     print(f"booking latency: p50 {percentile(b_lat, 50) * 1000:.1f} ms, p99 {percentile(b_lat, 99) * 1000:.1f} ms")
     print(
-        f"GET /me: {len(m_lat)} in {m_time:.1f} s = {me_rate:.1f}/s; p50 {percentile(m_lat, 50) * 1000:.1f} ms, "
+        f"GET /me: {len(m_lat)} in {m_time:.1f} s = {me_rate:.1f}/s; statuses {dict(sorted(m_status.items()))}; "
+        f"p50 {percentile(m_lat, 50) * 1000:.1f} ms, "
         f"p99 {percentile(m_lat, 99) * 1000:.1f} ms"
     )
     print(f"booking throughput / GET /me throughput = {booking_rate / me_rate:.2f} (target >= 0.33)")

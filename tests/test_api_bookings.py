@@ -335,3 +335,18 @@ def test_idempotency_key_must_be_printable(api, requester, night):
         api(requester), "/api/v1/bookings", {"shift": night.pk, "purpose": "x"}, HTTP_IDEMPOTENCY_KEY="bad\x01key"
     )
     assert response.status_code == 400 and not Booking.objects.exists()
+
+
+def test_a_new_booking_is_answered_from_what_was_written(api, requester, mentor, night, django_assert_max_num_queries):
+    """The 201 body comes from the rows the service wrote, in a fixed budget of queries, and says
+    what a fresh read says: both observers, the technician's standing consent, the paramedic still to ask."""
+    body = {"shift": night.pk, "observers": [requester.pk, mentor.pk], "purpose": "Nights"}
+    # 21 on SQLite, which finds and locks the shift's people in three steps; fewer on PostgreSQL.
+    with django_assert_max_num_queries(21):
+        made = post(api(requester), "/api/v1/bookings", body)
+    assert made.status_code == 201, made.content
+    fresh = api(requester).get(f"/api/v1/bookings/{made.json()['id']}").json()
+    assert made.json() == fresh
+    assert fresh["observers"] == [requester.pk, mentor.pk]
+    assert fresh["status"] == "pending" and fresh["consent"] == "pending"
+    assert "consents" not in fresh  # the requester is no lead: who consented stays private

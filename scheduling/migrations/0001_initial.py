@@ -8,548 +8,281 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("auth", "0012_alter_user_first_name_max_length"),
+        ('auth', '0012_alter_user_first_name_max_length'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Profile",
+            name='Profile',
             fields=[
-                (
-                    "user",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        primary_key=True,
-                        related_name="profile",
-                        serialize=False,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                ("name", models.CharField(blank=True, max_length=200)),
-                ("staff_number", models.CharField(blank=True, max_length=40, null=True, unique=True)),
-                ("date_of_birth", models.DateField(blank=True, null=True)),
-                ("is_requester", models.BooleanField(default=False)),
-                (
-                    "consent_preference",
-                    models.CharField(
-                        choices=[
-                            ("ask", "Ask me each time"),
-                            ("always", "Always consent"),
-                            ("never", "Never host observers"),
-                        ],
-                        default="ask",
-                        max_length=10,
-                    ),
-                ),
+                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='profile', serialize=False, to=settings.AUTH_USER_MODEL)),
+                ('name', models.CharField(blank=True, max_length=200)),
+                ('staff_number', models.CharField(blank=True, max_length=40, null=True, unique=True)),
+                ('date_of_birth', models.DateField(blank=True, null=True)),
+                ('is_requester', models.BooleanField(default=False)),
+                ('consent_preference', models.CharField(choices=[('ask', 'Ask me each time'), ('always', 'Always consent'), ('never', 'Never host observers')], default='ask', max_length=10)),
             ],
         ),
         migrations.CreateModel(
-            name="Resource",
+            name='Resource',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("call_sign", models.CharField(max_length=32)),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("ambulance", "Ambulance"),
-                            ("rapid_response_car", "Rapid Response Car"),
-                            ("control_desk", "Control Desk"),
-                            ("other", "Other"),
-                        ],
-                        default="ambulance",
-                        max_length=32,
-                    ),
-                ),
-                ("observer_seats", models.PositiveIntegerField(default=1)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('call_sign', models.CharField(max_length=32)),
+                ('kind', models.CharField(choices=[('ambulance', 'Ambulance'), ('rapid_response_car', 'Rapid Response Car'), ('control_desk', 'Control Desk'), ('other', 'Other')], default='ambulance', max_length=32)),
+                ('observer_seats', models.PositiveIntegerField(default=1)),
             ],
             options={
-                "ordering": ["station_id", "call_sign"],
+                'ordering': ['station_id', 'call_sign'],
             },
         ),
         migrations.CreateModel(
-            name="CalendarToken",
+            name='CalendarToken',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("digest", models.CharField(max_length=64, unique=True)),
-                ("created_at", models.DateTimeField()),
-                (
-                    "person",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="calendar_token",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('digest', models.CharField(max_length=64, unique=True)),
+                ('created_at', models.DateTimeField()),
+                ('person', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='calendar_token', to=settings.AUTH_USER_MODEL)),
             ],
         ),
         migrations.CreateModel(
-            name="CrewMember",
+            name='CrewMember',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "role",
-                    models.CharField(
-                        choices=[
-                            ("paramedic", "Paramedic"),
-                            ("technician", "Technician"),
-                            ("emt", "Emt"),
-                            ("call_handler", "Call Handler"),
-                            ("clinician", "Clinician"),
-                            ("other", "Other"),
-                        ],
-                        max_length=20,
-                    ),
-                ),
-                ("starts_at", models.DateTimeField()),
-                ("ends_at", models.DateTimeField()),
-                ("active", models.BooleanField(default=True)),
-                (
-                    "person",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="crew_places",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('role', models.CharField(choices=[('paramedic', 'Paramedic'), ('technician', 'Technician'), ('emt', 'Emt'), ('call_handler', 'Call Handler'), ('clinician', 'Clinician'), ('other', 'Other')], max_length=20)),
+                ('starts_at', models.DateTimeField()),
+                ('ends_at', models.DateTimeField()),
+                ('active', models.BooleanField(default=True)),
+                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='crew_places', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.CreateModel(
-            name="Shift",
+            name='Shift',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("external_ref", models.CharField(blank=True, max_length=100, null=True, unique=True)),
-                ("starts_at", models.DateTimeField()),
-                ("ends_at", models.DateTimeField()),
-                ("local_date", models.DateField()),
-                ("observer_seats", models.PositiveIntegerField(default=1)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[("scheduled", "Scheduled"), ("cancelled", "Cancelled")],
-                        default="scheduled",
-                        max_length=16,
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "crew",
-                    models.ManyToManyField(
-                        related_name="crewed_shifts", through="scheduling.CrewMember", to=settings.AUTH_USER_MODEL
-                    ),
-                ),
-                (
-                    "resource",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="shifts", to="scheduling.resource"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('external_ref', models.CharField(blank=True, max_length=100, null=True, unique=True)),
+                ('starts_at', models.DateTimeField()),
+                ('ends_at', models.DateTimeField()),
+                ('local_date', models.DateField()),
+                ('observer_seats', models.PositiveIntegerField(default=1)),
+                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('cancelled', 'Cancelled')], default='scheduled', max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('crew', models.ManyToManyField(related_name='crewed_shifts', through='scheduling.CrewMember', to=settings.AUTH_USER_MODEL)),
+                ('resource', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shifts', to='scheduling.resource')),
             ],
             options={
-                "ordering": ["starts_at", "id"],
+                'ordering': ['starts_at', 'id'],
             },
         ),
         migrations.AddField(
-            model_name="crewmember",
-            name="shift",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE, related_name="crew_members", to="scheduling.shift"
-            ),
+            model_name='crewmember',
+            name='shift',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='crew_members', to='scheduling.shift'),
         ),
         migrations.CreateModel(
-            name="Booking",
+            name='Booking',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("uid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ("purpose", models.TextField(max_length=2000)),
-                ("allow_waitlist", models.BooleanField(default=True)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("pending", "Pending"),
-                            ("approved", "Approved"),
-                            ("waitlisted", "Waitlisted"),
-                            ("declined", "Declined"),
-                            ("cancelled", "Cancelled"),
-                            ("expired", "Expired"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("cancel_reason", models.CharField(blank=True, max_length=40)),
-                ("status_note", models.TextField(blank=True)),
-                ("lead_approved", models.BooleanField(default=False)),
-                (
-                    "outcome",
-                    models.CharField(
-                        blank=True,
-                        choices=[("attended", "Attended"), ("ended_early", "Ended Early"), ("no_show", "No Show")],
-                        max_length=16,
-                    ),
-                ),
-                ("revision", models.PositiveIntegerField(default=1)),
-                ("created_at", models.DateTimeField()),
-                ("updated_at", models.DateTimeField()),
-                ("status_changed_at", models.DateTimeField()),
-                (
-                    "lead_approved_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "requested_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="requested_bookings",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "shift",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="bookings", to="scheduling.shift"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('uid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ('purpose', models.TextField(max_length=2000)),
+                ('allow_waitlist', models.BooleanField(default=True)),
+                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('waitlisted', 'Waitlisted'), ('declined', 'Declined'), ('cancelled', 'Cancelled'), ('expired', 'Expired')], max_length=16)),
+                ('cancel_reason', models.CharField(blank=True, max_length=40)),
+                ('status_note', models.TextField(blank=True)),
+                ('lead_approved', models.BooleanField(default=False)),
+                ('outcome', models.CharField(blank=True, choices=[('attended', 'Attended'), ('ended_early', 'Ended Early'), ('no_show', 'No Show')], max_length=16)),
+                ('revision', models.PositiveIntegerField(default=1)),
+                ('created_at', models.DateTimeField()),
+                ('updated_at', models.DateTimeField()),
+                ('status_changed_at', models.DateTimeField()),
+                ('lead_approved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='requested_bookings', to=settings.AUTH_USER_MODEL)),
+                ('shift', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='bookings', to='scheduling.shift')),
             ],
             options={
-                "ordering": ["created_at", "id"],
+                'ordering': ['created_at', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="Station",
+            name='Station',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("code", models.CharField(max_length=16, unique=True)),
-                ("name", models.CharField(max_length=200)),
-                ("address", models.CharField(blank=True, max_length=500)),
-                (
-                    "timezone",
-                    models.CharField(
-                        default="Europe/London", max_length=64, validators=[scheduling.models.validate_timezone]
-                    ),
-                ),
-                ("min_notice_hours", models.PositiveIntegerField(default=72)),
-                ("max_observers_per_day", models.PositiveIntegerField(blank=True, null=True)),
-                ("crew_hosting_limit", models.PositiveIntegerField(blank=True, default=4, null=True)),
-                ("observer_limit_365d", models.PositiveIntegerField(blank=True, null=True)),
-                ("min_observer_age", models.PositiveIntegerField(default=18)),
-                ("suspended_until", models.DateTimeField(blank=True, null=True)),
-                ("suspension_reason", models.CharField(blank=True, max_length=2000)),
-                ("leads", models.ManyToManyField(blank=True, related_name="lead_of", to=settings.AUTH_USER_MODEL)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('code', models.CharField(max_length=16, unique=True)),
+                ('name', models.CharField(max_length=200)),
+                ('address', models.CharField(blank=True, max_length=500)),
+                ('timezone', models.CharField(default='Europe/London', max_length=64, validators=[scheduling.models.validate_timezone])),
+                ('min_notice_hours', models.PositiveIntegerField(default=72)),
+                ('max_observers_per_day', models.PositiveIntegerField(blank=True, null=True)),
+                ('crew_hosting_limit', models.PositiveIntegerField(blank=True, default=4, null=True)),
+                ('observer_limit_365d', models.PositiveIntegerField(blank=True, null=True)),
+                ('min_observer_age', models.PositiveIntegerField(default=18)),
+                ('suspended_until', models.DateTimeField(blank=True, null=True)),
+                ('suspension_reason', models.CharField(blank=True, max_length=2000)),
+                ('leads', models.ManyToManyField(blank=True, related_name='lead_of', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["code"],
+                'ordering': ['code'],
             },
         ),
         migrations.AddField(
-            model_name="shift",
-            name="station",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT, related_name="shifts", to="scheduling.station"
-            ),
+            model_name='shift',
+            name='station',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shifts', to='scheduling.station'),
         ),
         migrations.AddField(
-            model_name="resource",
-            name="station",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT, related_name="resources", to="scheduling.station"
-            ),
+            model_name='resource',
+            name='station',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='resources', to='scheduling.station'),
         ),
         migrations.CreateModel(
-            name="AuditEvent",
+            name='AuditEvent',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("at", models.DateTimeField()),
-                ("action", models.CharField(max_length=40)),
-                ("from_status", models.CharField(blank=True, max_length=16)),
-                ("to_status", models.CharField(blank=True, max_length=16)),
-                ("code", models.CharField(blank=True, max_length=40)),
-                ("note", models.TextField(blank=True)),
-                ("actor_private", models.BooleanField(default=False)),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "booking",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="events",
-                        to="scheduling.booking",
-                    ),
-                ),
-                (
-                    "station",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="scheduling.station",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('at', models.DateTimeField()),
+                ('action', models.CharField(max_length=40)),
+                ('from_status', models.CharField(blank=True, max_length=16)),
+                ('to_status', models.CharField(blank=True, max_length=16)),
+                ('code', models.CharField(blank=True, max_length=40)),
+                ('note', models.TextField(blank=True)),
+                ('actor_private', models.BooleanField(default=False)),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('booking', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='events', to='scheduling.booking')),
+                ('station', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.station')),
             ],
             options={
-                "ordering": ["at", "id"],
+                'ordering': ['at', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="Clearance",
+            name='Clearance',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("kind", models.CharField(max_length=40)),
-                ("valid_from", models.DateField()),
-                ("valid_until", models.DateField(blank=True, null=True)),
-                ("reference", models.CharField(blank=True, max_length=200)),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "person",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="clearances",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "recorded_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('kind', models.CharField(max_length=40)),
+                ('valid_from', models.DateField()),
+                ('valid_until', models.DateField(blank=True, null=True)),
+                ('reference', models.CharField(blank=True, max_length=200)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('person', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='clearances', to=settings.AUTH_USER_MODEL)),
+                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["person_id", "kind", "valid_from"],
-                "constraints": [
-                    models.CheckConstraint(
-                        condition=models.Q(
-                            ("valid_until__isnull", True), ("valid_until__gte", models.F("valid_from")), _connector="OR"
-                        ),
-                        name="clearance_until_after_from",
-                    )
-                ],
+                'ordering': ['person_id', 'kind', 'valid_from'],
+                'constraints': [models.CheckConstraint(condition=models.Q(('valid_until__isnull', True), ('valid_until__gte', models.F('valid_from')), _connector='OR'), name='clearance_until_after_from')],
             },
         ),
         migrations.CreateModel(
-            name="Consent",
+            name='Consent',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "state",
-                    models.CharField(
-                        choices=[
-                            ("pending", "Pending"),
-                            ("given", "Given"),
-                            ("declined", "Declined"),
-                            ("withdrawn", "Withdrawn"),
-                        ],
-                        default="pending",
-                        max_length=12,
-                    ),
-                ),
-                (
-                    "source",
-                    models.CharField(
-                        blank=True, choices=[("preference", "Preference"), ("person", "Person")], max_length=12
-                    ),
-                ),
-                ("at", models.DateTimeField(blank=True, null=True)),
-                ("note", models.TextField(blank=True)),
-                (
-                    "booking",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="consents", to="scheduling.booking"
-                    ),
-                ),
-                (
-                    "person",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="consents",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('state', models.CharField(choices=[('pending', 'Pending'), ('given', 'Given'), ('declined', 'Declined'), ('withdrawn', 'Withdrawn')], default='pending', max_length=12)),
+                ('source', models.CharField(blank=True, choices=[('preference', 'Preference'), ('person', 'Person')], max_length=12)),
+                ('at', models.DateTimeField(blank=True, null=True)),
+                ('note', models.TextField(blank=True)),
+                ('booking', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consents', to='scheduling.booking')),
+                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["id"],
-                "constraints": [models.UniqueConstraint(fields=("booking", "person"), name="consent_once_per_crew")],
+                'ordering': ['id'],
+                'constraints': [models.UniqueConstraint(fields=('booking', 'person'), name='consent_once_per_crew')],
             },
         ),
         migrations.CreateModel(
-            name="IdempotencyRecord",
+            name='IdempotencyRecord',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("key", models.CharField(max_length=255)),
-                ("request_hash", models.CharField(max_length=64)),
-                ("status_code", models.PositiveIntegerField(blank=True, null=True)),
-                ("response_body", models.JSONField(blank=True, null=True)),
-                ("created_at", models.DateTimeField()),
-                (
-                    "person",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('key', models.CharField(max_length=255)),
+                ('request_hash', models.CharField(max_length=64)),
+                ('status_code', models.PositiveIntegerField(blank=True, null=True)),
+                ('response_body', models.JSONField(blank=True, null=True)),
+                ('created_at', models.DateTimeField()),
+                ('person', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "constraints": [models.UniqueConstraint(fields=("person", "key"), name="idempotency_key_per_person")],
+                'constraints': [models.UniqueConstraint(fields=('person', 'key'), name='idempotency_key_per_person')],
             },
         ),
         migrations.CreateModel(
-            name="Notification",
+            name='Notification',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("kind", models.CharField(max_length=40)),
-                ("subject", models.CharField(max_length=300)),
-                ("body", models.TextField()),
-                ("attach_ics", models.BooleanField(default=False)),
-                ("dedupe_key", models.CharField(blank=True, max_length=200, null=True, unique=True)),
-                ("created_at", models.DateTimeField()),
-                ("next_attempt_at", models.DateTimeField()),
-                ("attempts", models.PositiveIntegerField(default=0)),
-                ("last_error", models.TextField(blank=True)),
-                ("sent_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "booking",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="scheduling.booking",
-                    ),
-                ),
-                (
-                    "recipient",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('kind', models.CharField(max_length=40)),
+                ('subject', models.CharField(max_length=300)),
+                ('body', models.TextField()),
+                ('attach_ics', models.BooleanField(default=False)),
+                ('dedupe_key', models.CharField(blank=True, max_length=200, null=True, unique=True)),
+                ('created_at', models.DateTimeField()),
+                ('next_attempt_at', models.DateTimeField()),
+                ('attempts', models.PositiveIntegerField(default=0)),
+                ('last_error', models.TextField(blank=True)),
+                ('sent_at', models.DateTimeField(blank=True, null=True)),
+                ('booking', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scheduling.booking')),
+                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["id"],
-                "indexes": [models.Index(fields=["sent_at", "next_attempt_at"], name="scheduling__sent_at_2e9590_idx")],
+                'ordering': ['id'],
+                'indexes': [models.Index(fields=['sent_at', 'next_attempt_at'], name='scheduling__sent_at_2e9590_idx')],
             },
         ),
         migrations.CreateModel(
-            name="Place",
+            name='Place',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("starts_at", models.DateTimeField()),
-                ("ends_at", models.DateTimeField()),
-                (
-                    "state",
-                    models.CharField(
-                        choices=[("held", "Held"), ("waitlisted", "Waitlisted"), ("released", "Released")],
-                        max_length=12,
-                    ),
-                ),
-                ("cancelled_by_observer", models.BooleanField(default=False)),
-                (
-                    "booking",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="places", to="scheduling.booking"
-                    ),
-                ),
-                (
-                    "person",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="places", to=settings.AUTH_USER_MODEL
-                    ),
-                ),
-                (
-                    "shift",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="places", to="scheduling.shift"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('starts_at', models.DateTimeField()),
+                ('ends_at', models.DateTimeField()),
+                ('state', models.CharField(choices=[('held', 'Held'), ('waitlisted', 'Waitlisted'), ('released', 'Released')], max_length=12)),
+                ('cancelled_by_observer', models.BooleanField(default=False)),
+                ('booking', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='places', to='scheduling.booking')),
+                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='places', to=settings.AUTH_USER_MODEL)),
+                ('shift', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='places', to='scheduling.shift')),
             ],
             options={
-                "ordering": ["id"],
-                "indexes": [
-                    models.Index(fields=["person", "state", "starts_at"], name="scheduling__person__37b8b0_idx")
-                ],
-                "constraints": [
-                    models.UniqueConstraint(
-                        condition=models.Q(("state", "released"), _negated=True),
-                        fields=("shift", "person"),
-                        name="one_live_place_per_observer_per_shift",
-                    ),
-                    models.UniqueConstraint(fields=("booking", "person"), name="observer_once_per_booking"),
-                    models.CheckConstraint(
-                        condition=models.Q(("ends_at__gt", models.F("starts_at"))), name="place_interval_valid"
-                    ),
-                ],
+                'ordering': ['id'],
+                'indexes': [models.Index(fields=['person', 'state', 'starts_at'], name='scheduling__person__37b8b0_idx')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('state', 'released'), _negated=True), fields=('shift', 'person'), name='one_live_place_per_observer_per_shift'), models.UniqueConstraint(fields=('booking', 'person'), name='observer_once_per_booking'), models.CheckConstraint(condition=models.Q(('ends_at__gt', models.F('starts_at'))), name='place_interval_valid')],
             },
         ),
         migrations.AddConstraint(
-            model_name="crewmember",
-            constraint=models.UniqueConstraint(fields=("shift", "person"), name="crew_once_per_shift"),
+            model_name='crewmember',
+            constraint=models.UniqueConstraint(fields=('shift', 'person'), name='crew_once_per_shift'),
         ),
         migrations.AddIndex(
-            model_name="booking",
-            index=models.Index(fields=["shift", "status", "created_at"], name="scheduling__shift_i_232587_idx"),
+            model_name='booking',
+            index=models.Index(fields=['shift', 'status', 'created_at'], name='scheduling__shift_i_232587_idx'),
         ),
         migrations.AddConstraint(
-            model_name="booking",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("status__in", ["pending", "approved", "waitlisted", "declined", "cancelled", "expired"])
-                ),
-                name="booking_status_valid",
-            ),
+            model_name='booking',
+            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'approved', 'waitlisted', 'declined', 'cancelled', 'expired'])), name='booking_status_valid'),
         ),
         migrations.AddConstraint(
-            model_name="booking",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("revision__gte", 1)), name="booking_revision_positive"
-            ),
+            model_name='booking',
+            constraint=models.CheckConstraint(condition=models.Q(('revision__gte', 1)), name='booking_revision_positive'),
         ),
         migrations.AddIndex(
-            model_name="shift",
-            index=models.Index(fields=["station", "starts_at"], name="scheduling__station_2366e0_idx"),
+            model_name='shift',
+            index=models.Index(fields=['station', 'starts_at'], name='scheduling__station_2366e0_idx'),
         ),
         migrations.AddIndex(
-            model_name="shift",
-            index=models.Index(fields=["starts_at", "ends_at"], name="scheduling__starts__b8d926_idx"),
+            model_name='shift',
+            index=models.Index(fields=['starts_at', 'ends_at'], name='scheduling__starts__b8d926_idx'),
         ),
         migrations.AddIndex(
-            model_name="shift",
-            index=models.Index(fields=["station", "local_date"], name="scheduling__station_90224b_idx"),
+            model_name='shift',
+            index=models.Index(fields=['station', 'local_date'], name='scheduling__station_90224b_idx'),
         ),
         migrations.AddConstraint(
-            model_name="shift",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("ends_at__gt", models.F("starts_at"))), name="shift_ends_after_start"
-            ),
+            model_name='shift',
+            constraint=models.CheckConstraint(condition=models.Q(('ends_at__gt', models.F('starts_at'))), name='shift_ends_after_start'),
         ),
         migrations.AddConstraint(
-            model_name="resource",
-            constraint=models.UniqueConstraint(fields=("station", "call_sign"), name="resource_call_sign_unique"),
+            model_name='resource',
+            constraint=models.UniqueConstraint(fields=('station', 'call_sign'), name='resource_call_sign_unique'),
         ),
     ]

@@ -13,14 +13,15 @@ def count_held(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("scheduling", "0002_postgres_guards"),
+        ('scheduling', '0002_postgres_guards'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="shift",
-            name="held_seats",
+            model_name='shift',
+            name='held_seats',
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.RunPython(count_held, migrations.RunPython.noop),
