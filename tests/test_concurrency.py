@@ -155,3 +155,27 @@ def test_the_database_itself_refuses_overlapping_held_places_and_edited_audit_ev
     with pytest.raises(DatabaseError, match="never changed"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM scheduling_auditevent WHERE booking_id = %s", [booking.pk])
     assert AuditEvent.objects.filter(booking=booking).count() == 1
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_cancellations_on_one_shift_racing_requests_on_another_never_overfill_the_day(round_):
+    """SPEC §5 Waitlist: the daily cap holds, and nothing that fits is left waiting."""
+    station = make_station(max_observers_per_day=3)
+    first = make_shift(make_resource(station, seats=3), local(2026, 10, 20, 19), local(2026, 10, 21, 7), now=NOW)
+    second = make_shift(make_resource(station, seats=3), local(2026, 10, 20, 20), local(2026, 10, 21, 6), now=NOW)
+    holders = [make_person(requester=True) for _ in range(3)]
+    held = [booker(p, first)() for p in holders]
+    newcomers = [make_person(requester=True) for _ in range(6)]
+    cancels = [
+        (lambda b=b, p=p: services.cancel_booking(booking_id=b.pk, actor=p, now=NOW))
+        for b, p in zip(held, holders, strict=True)
+    ]
+    race([*cancels, *(booker(p, second) for p in newcomers)])
+
+    day_held = Place.objects.filter(shift__station=station, state="held").count()
+    assert day_held <= 3
+    waiting = Booking.objects.filter(shift__station=station, status="waitlisted").count()
+    # Every cancellation freed a place: the day is full again whenever anyone is still waiting.
+    assert day_held == 3 or waiting == 0
+    for booking in Booking.objects.filter(shift__station=station):
+        assert booking.events.order_by("-id").first().to_status == booking.status

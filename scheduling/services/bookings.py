@@ -27,6 +27,7 @@ from .base import (
     is_admin,
     is_lead_of,
     lock_booking,
+    lock_persons,
     lock_shift,
     move_booking,
     record_event,
@@ -442,20 +443,84 @@ def record_outcome(*, booking_id: int, person, outcome: str, now: datetime) -> B
 def promote_waitlist(shift: Shift, *, now: datetime) -> list[Booking]:
     """First come, first served: promote the oldest waitlisted bookings that now fit and pass every rule.
 
-    Runs inside the caller's transaction, which holds the locks of `lock_shift`.
+    Runs inside the caller's transaction, which holds the locks of `lock_shift`. Under a station's
+    daily cap a freed place is free for every shift of that local date, so their waiting lists are
+    considered together (SPEC §5 Waitlist).
     """
-    if now >= shift.starts_at:
+    if shift.station.max_observers_per_day is None:
+        if now >= shift.starts_at:
+            return []
+        return _promote_oldest_first({shift.pk: shift}, now=now)
+    return promote_day(shift.station, shift.local_date, now=now, known=shift)
+
+
+def promote_day(station, local_date, *, now: datetime, known: Shift | None = None) -> list[Booking]:
+    """Promote across every shift of `station` on `local_date` that has not started.
+
+    The caller holds the station's lock, exclusively when it caps observers per day (`lock_station`),
+    so every transaction that could touch these shifts waits on it: taking the day's shifts and then
+    their persons after the caller's own persons cannot deadlock.
+    """
+    shifts = {
+        s.pk: s
+        for s in Shift.objects.select_for_update(of=("self",))
+        .select_related("station", "resource")
+        .filter(station=station, local_date=local_date, starts_at__gt=now)
+        .order_by("pk")
+    }
+    if known is not None and known.pk in shifts:
+        shifts[known.pk] = known  # keep the caller's instance: it may carry unsaved knowledge
+    if not shifts:
         return []
+    return _promote_oldest_first(shifts, now=now)
+
+
+def promote_station(station, *, now: datetime) -> list[Booking]:
+    """Promote at every future local date of the station that has a waiting list (a cap raised, a
+    suspension lifted). The caller holds the station's lock."""
+    dates = (
+        Booking.objects.filter(status=BookingStatus.WAITLISTED, shift__station=station, shift__starts_at__gt=now)
+        .values_list("shift__local_date", flat=True)
+        .distinct()
+        .order_by("shift__local_date")
+    )
     promoted = []
-    crew = rules.active_crew(shift)
-    waiting = Booking.objects.filter(shift=shift, status=BookingStatus.WAITLISTED).order_by("created_at", "id")
-    for booking in waiting.select_related("shift__station", "requested_by"):
-        booking.shift = shift
+    for local_date in list(dates):
+        promoted += promote_day(station, local_date, now=now)
+    return promoted
+
+
+def _promote_oldest_first(shifts: dict[int, Shift], *, now: datetime) -> list[Booking]:
+    waiting = list(
+        Booking.objects.filter(shift_id__in=list(shifts), status=BookingStatus.WAITLISTED)
+        .order_by("created_at", "id")
+        .select_related("requested_by")
+    )
+    if not waiting:
+        return []
+    # The waiting observers and the crew of every shift, by ascending id (SPEC §5.3).
+    lock_persons(
+        [
+            *Place.objects.filter(booking__in=waiting)
+            .exclude(state=PlaceState.RELEASED)
+            .values_list("person_id", flat=True),
+            *CrewMember.objects.filter(shift_id__in=list(shifts)).values_list("person_id", flat=True),
+        ]
+    )
+    crews = {pk: rules.active_crew(s) for pk, s in shifts.items() if any(b.shift_id == pk for b in waiting)}
+    promoted = []
+    for booking in waiting:
+        shift = booking.shift = shifts[booking.shift_id]
         observers = _observers(booking)
         if rules.free_capacity(shift) < len(observers):
             continue  # skipped, not dropped: a smaller party behind it may still fit
         if rules.check_booking(
-            shift=shift, observers=observers, now=now, new_request=False, exclude_booking=booking, crew=crew
+            shift=shift,
+            observers=observers,
+            now=now,
+            new_request=False,
+            exclude_booking=booking,
+            crew=crews[shift.pk],
         ):
             continue
         move_booking(booking, to=BookingStatus.PENDING, actor=None, action="promoted", now=now)
@@ -480,7 +545,11 @@ def expire_due(*, now: datetime) -> int:
             booking = lock_booking(booking_id)
             if booking.status not in (BookingStatus.PENDING, BookingStatus.WAITLISTED):
                 continue
+            freed = booking.status in HELD_STATUSES
             move_booking(booking, to=BookingStatus.EXPIRED, actor=None, action="expired", now=now)
             notifications.tell_parties(booking, "expired", now=now)
+            if freed:
+                # A shift that has started frees its day place for the day's later shifts.
+                promote_waitlist(booking.shift, now=now)
             expired += 1
     return expired

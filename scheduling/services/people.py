@@ -33,7 +33,7 @@ from .base import (
     record_event,
     write_transaction,
 )
-from .bookings import promote_waitlist, settle
+from .bookings import promote_station, promote_waitlist, settle
 
 User = get_user_model()
 
@@ -298,6 +298,7 @@ def lift_suspension(*, station_id: int, actor, now: datetime) -> Station:
         station.suspension_reason = ""
         station.save(update_fields=["suspended_until", "suspension_reason"])
         record_event(booking=None, station=station, actor=actor, action="suspension_lifted", now=now)
+        promote_station(station, now=now)
     return station
 
 

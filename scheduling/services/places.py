@@ -6,8 +6,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 
 from ..errors import Forbidden, Invalid
-from ..models import Resource, Station
+from ..models import Resource, Shift, Station
 from .base import ensure_lead_or_admin, is_admin, lock_persons, record_event, write_transaction
+from .bookings import promote_station
 
 User = get_user_model()
 
@@ -21,6 +22,9 @@ STATION_SETTINGS = [
     "observer_limit_365d",
     "min_observer_age",
 ]
+
+# Settings whose change may make room for waiting bookings.
+ROOM_SETTINGS = {"max_observers_per_day", "crew_hosting_limit", "observer_limit_365d", "min_observer_age", "timezone"}
 
 
 def _check_leads(lead_ids) -> list[int]:
@@ -60,6 +64,11 @@ def update_station(*, actor, station_id: int, now: datetime, **changes) -> Stati
             for key in fields:
                 setattr(station, key, changes[key])
             station.save(update_fields=fields or None)
+            if "timezone" in fields:
+                _redate_shifts(station)
+            if set(fields) & ROOM_SETTINGS:
+                # A cap raised or a limit eased may let waiting bookings in (SPEC §5 Waitlist).
+                promote_station(station, now=now)
             if lead_ids is not None:
                 lock_persons(lead_ids)
                 station.leads.set(lead_ids)
@@ -74,6 +83,14 @@ def update_station(*, actor, station_id: int, now: datetime, **changes) -> Stati
     except IntegrityError as error:
         raise Invalid("A station with that code exists.", fields={"code": ["Already in use."]}) from error
     return station
+
+
+def _redate_shifts(station: Station) -> None:
+    """A shift's local date is read in its station's zone, so a new zone can move it."""
+    shifts = list(Shift.objects.filter(station=station).only("pk", "starts_at", "local_date"))
+    for shift in shifts:
+        shift.local_date = shift.starts_at.astimezone(station.tz).date()
+    Shift.objects.bulk_update(shifts, ["local_date"], batch_size=500)
 
 
 def create_resource(

@@ -24,7 +24,7 @@ from ..models import (
     ShiftStatus,
 )
 from .base import ensure_lead_or_admin, lock_persons, lock_shift, move_booking, record_event, touch, write_transaction
-from .bookings import ask_crew, promote_waitlist, settle
+from .bookings import ask_crew, promote_day, promote_waitlist, settle
 
 User = get_user_model()
 
@@ -204,6 +204,7 @@ def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) ->
         _check_crew_free(new_crew, starts_at, ends_at, shift.pk)
 
     old_seats = shift.observer_seats
+    old_local_date = shift.local_date
     shift.starts_at, shift.ends_at, shift.observer_seats, shift.status = starts_at, ends_at, seats, status
     shift.resource = resource
     shift.local_date = local_date_of(starts_at, shift.station)
@@ -249,6 +250,8 @@ def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) ->
                 note="The shift was cancelled.",
             )
             notifications.tell_parties(booking, "cancelled", now=now, note="The shift was cancelled.")
+        # Its places under the station's daily cap are free for the day's other shifts.
+        promote_waitlist(shift, now=now)
         return True
 
     crew = rules.active_crew(shift)
@@ -303,6 +306,9 @@ def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) ->
     if seats < old_seats:
         _fit_reduced_seats(shift, live, actor, now)
     promote_waitlist(shift, now=now)
+    if shift.local_date != old_local_date and shift.station.max_observers_per_day is not None:
+        # Moved to another day: its old day's places are free for that day's other shifts.
+        promote_day(shift.station, old_local_date, now=now)
     return True
 
 
