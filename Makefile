@@ -17,16 +17,19 @@ $(STAMP): pyproject.toml
 
 deps: $(STAMP)
 
+# `make run` is a development server: DEBUG on unless the environment says otherwise.
+DEV := DEBUG=$${DEBUG:-true}
+
 migrate: deps
 	mkdir -p var
 	$(PY) bin/ensure-database
-	$(PY) manage.py migrate --noinput
+	$(DEV) $(PY) manage.py migrate --noinput
 
 demo: migrate
-	$(PY) manage.py seed_demo --if-empty
+	$(DEV) $(PY) manage.py seed_demo --if-empty
 
 run: demo
-	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
+	$(DEV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: deps browser
 	$(PY) bin/ensure-database

@@ -50,8 +50,9 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("RIDEALONG_REQUIRE_SECRET_KEY"):
-        raise ImproperlyConfigured("SECRET_KEY must be set")
+    # Fail closed: a published development key would let anyone forge sessions and signed links.
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (set SECRET_KEY in the environment)")
     SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -66,7 +67,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "scheduling",
@@ -120,8 +120,36 @@ RIDEALONG_REQUIRED_CLEARANCES = env_list("RIDEALONG_REQUIRED_CLEARANCES", ["dbs"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password sign-in counts failures in the database, so every worker process sees them (SPEC §12).
+AUTHENTICATION_BACKENDS = ["scheduling.auth.ThrottledModelBackend"]
+RIDEALONG_SIGNIN_USERNAME_LIMIT = env_int("RIDEALONG_SIGNIN_USERNAME_LIMIT", 5)
+RIDEALONG_SIGNIN_ADDRESS_LIMIT = env_int("RIDEALONG_SIGNIN_ADDRESS_LIMIT", 20)
+RIDEALONG_API_TOKEN_DAYS = env_int("RIDEALONG_API_TOKEN_DAYS", 30)
+RIDEALONG_API_RATE = env_str("RIDEALONG_API_RATE", "1200/min")
+
+# Sessions and transport (SPEC §12).
+SESSION_COOKIE_AGE = 8 * 60 * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+RIDEALONG_HTTPS = env_bool("RIDEALONG_HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = RIDEALONG_HTTPS
+SECURE_SSL_REDIRECT = RIDEALONG_HTTPS
+SECURE_HSTS_SECONDS = 365 * 24 * 60 * 60 if RIDEALONG_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = RIDEALONG_HTTPS
+SECURE_HSTS_PRELOAD = RIDEALONG_HTTPS
+# The health and metrics probes come from inside the network, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
@@ -155,7 +183,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Ridealong <ridealong@localho
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "scheduling.api.authentication.BearerTokenAuthentication",
+        "scheduling.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

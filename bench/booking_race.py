@@ -19,7 +19,6 @@ THREADS = 16
 
 def seed(shift_count: int, people: int):
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
     from scheduling import services
     from scheduling.models import Resource, Station
@@ -45,7 +44,7 @@ def seed(shift_count: int, people: int):
         person = services.create_person(username=f"bench{i}", password="x", is_requester=True)
         for kind in ("dbs", "confidentiality", "briefing"):
             person.clearances.create(kind=kind, valid_from=datetime(2020, 1, 1).date())
-        tokens.append(Token.objects.create(user=person).key)
+        tokens.append(services.accounts.issue_api_token(person=person, name="bench", now=timezone.now())[1])
     return shifts, tokens
 
 

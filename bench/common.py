@@ -38,6 +38,11 @@ def fresh_database(name: str) -> str:
     return f"{PG}/{name}"
 
 
+# The benchmarks run the production settings over plain HTTP on loopback.
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdef-not-for-production")
+os.environ.setdefault("RIDEALONG_HTTPS", "false")
+
+
 def django_setup(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")

@@ -8,6 +8,7 @@ from django.utils import timezone
 from . import services
 from .errors import BookingError
 from .models import (
+    ApiToken,
     AuditEvent,
     Booking,
     CalendarToken,
@@ -22,10 +23,15 @@ from .models import (
     Profile,
     Resource,
     Shift,
+    SignInFailure,
     Station,
 )
+from .web.forms import AdminSignInForm
 
 User = get_user_model()
+
+# The admin's sign-in shares the pages' and the API's lockout (SPEC §12).
+admin.site.login_form = AdminSignInForm
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -257,3 +263,23 @@ class FeedChangeAdmin(ReadOnlyAdmin):
     """Notes written by the database's triggers; `process_due` drops the ones no answer needs."""
 
     list_display = ["person_id", "xid", "at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens can be seen and revoked here; only their owner makes them, and the secret is never kept."""
+
+    list_display = ["person", "name", "created_at", "last_used_at", "expires_at"]
+    readonly_fields = ["person", "name", "created_at", "last_used_at", "expires_at"]
+    exclude = ["digest", "password_stamp"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SignInFailure)
+class SignInFailureAdmin(ReadOnlyAdmin):
+    """Failed password sign-ins behind the lockouts; a successful sign-in clears its username's."""
+
+    list_display = ["username", "address", "at"]
+    search_fields = ["username", "address"]

@@ -7,6 +7,7 @@ class BookingError(Exception):
     code = "error"
     status = 409
     default_detail = "The request could not be carried out."
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(
         self,
@@ -70,6 +71,16 @@ class Busy(BookingError):
     status = 503
     default_detail = "Ridealong is busy with another change to the same shift; try again in a moment."
     retry_after = 1
+
+
+class TooManyAttempts(BookingError):
+    code = "too_many_attempts"
+    status = 429
+    default_detail = "Too many failed sign-ins; try again later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 900):
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)
 
 
 def raise_if_any(violations: list[RuleViolation]) -> None:

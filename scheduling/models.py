@@ -470,3 +470,36 @@ class FeedChange(models.Model):
 
     def __str__(self) -> str:
         return f"Feed change for person {self.person_id}"
+
+
+class ApiToken(models.Model):
+    """An API token (SPEC §12): only its SHA-256 digest is kept; the secret is shown once.
+
+    `password_stamp` ties the token to the password it was made under, so any password change, by
+    whatever path (page, admin, `changepassword`), ends it.
+    """
+
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True)
+    password_stamp = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"API token {self.name!r} of {self.person}"
+
+
+class SignInFailure(models.Model):
+    """A failed password sign-in, counted for lockouts across every process (SPEC §12)."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    address = models.CharField(max_length=64, db_index=True)
+    at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"Failed sign-in for {self.username!r} from {self.address}"

@@ -32,7 +32,7 @@ def make_person(
     username = username or f"person{n}"
     person = services.create_person(
         username=username,
-        password="pw-" + username,
+        password="pw-" + username + "-battery-horse-staple",
         name=name or username.title(),
         email=email if email is not None else f"{username}@trust.example",
         staff_number=f"S{n:05d}",

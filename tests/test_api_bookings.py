@@ -23,7 +23,9 @@ def frozen():
 def signed_in(username):
     client = APIClient()
     token = client.post(
-        "/api/v1/auth/token", {"username": username, "password": "pw-" + username}, format="json"
+        "/api/v1/auth/token",
+        {"username": username, "password": "pw-" + username + "-battery-horse-staple"},
+        format="json",
     ).json()["token"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client

@@ -84,7 +84,7 @@ class Visitor:
         self.base = base_url
         self.page.goto(f"{base_url}/sign-in/")
         self.page.fill("#id_username", username)
-        self.page.fill("#id_password", "pw-" + username)
+        self.page.fill("#id_password", "pw-" + username + "-battery-horse-staple")
         self.page.click("button:has-text('Sign in')")
         self.page.wait_for_url(f"{base_url}/")
 
@@ -278,7 +278,7 @@ def test_a_request_can_be_made_with_the_keyboard_alone(browser, live_server, sto
     page.focus("#id_username")
     page.keyboard.type("rachel")
     page.keyboard.press("Tab")
-    page.keyboard.type("pw-rachel")
+    page.keyboard.type("pw-rachel-battery-horse-staple")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}/shifts/{story['night'].pk}/request/")

@@ -36,7 +36,7 @@ def test_sign_in_page_and_wrong_password(client, requester):
     assert client.get("/sign-in/").status_code == 200
     response = client.post("/sign-in/", {"username": "rachel", "password": "wrong"})
     assert "Your username or password is wrong" in response.content.decode()
-    response = client.post("/sign-in/", {"username": "rachel", "password": "pw-rachel"})
+    response = client.post("/sign-in/", {"username": "rachel", "password": "pw-rachel-battery-horse-staple"})
     assert response.status_code == 302
 
 

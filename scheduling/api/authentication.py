@@ -1,19 +1,27 @@
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from ..services import accounts
 
 
-class BearerTokenAuthentication(TokenAuthentication):
-    """`Authorization: Token …` (SPEC §6); `Bearer …` is accepted too, as many HTTP clients send it."""
+class ApiTokenAuthentication(BaseAuthentication):
+    """`Authorization: Token rlt_…` or `Bearer rlt_…` (SPEC §12); only the token's digest is stored."""
+
+    keywords = ("token", "bearer")
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
-        if header[:7].lower() == "bearer ":
-            request.META["HTTP_AUTHORIZATION"] = "Token " + header[7:]
-        return super().authenticate(request)
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() not in self.keywords:
+            return None
+        secret = secret.strip()
+        if not secret or " " in secret:
+            raise AuthenticationFailed("Send one token after the word Token or Bearer.")
+        person = accounts.person_for_api_token(secret, now=timezone.now())
+        if person is None:
+            raise AuthenticationFailed("That token is unknown, expired or revoked.")
+        return person, None
 
-    def authenticate_credentials(self, key):
-        # The profile comes with the user: nearly every endpoint reads it.
-        token = Token.objects.select_related("user__profile").filter(key=key).first()
-        if token is None or not token.user.is_active:
-            return super().authenticate_credentials(key)  # DRF's own error for each case
-        return token.user, token
+    def authenticate_header(self, request):
+        return 'Token realm="api"'

@@ -7,13 +7,13 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from ..errors import BookingError, Busy
+from ..errors import BookingError
 
 logger = logging.getLogger(__name__)
 
 CODES = {
     exceptions.NotAuthenticated: ("not_authenticated", "Sign in first: send `Authorization: Token <token>`."),
-    exceptions.AuthenticationFailed: ("authentication_failed", "The token or credentials were not accepted."),
+    exceptions.AuthenticationFailed: ("not_authenticated", "The token is unknown, expired or revoked; make a new one."),
     exceptions.PermissionDenied: ("forbidden", "You are not allowed to do that."),
     exceptions.NotFound: ("not_found", "Not found."),
     exceptions.MethodNotAllowed: ("method_not_allowed", "That method is not allowed here."),
@@ -57,7 +57,7 @@ def error_response(code: str, detail: str, status_code: int, *, fields=None, hea
 
 def exception_handler(exc, context):
     if isinstance(exc, BookingError):
-        headers = {"Retry-After": str(Busy.retry_after)} if isinstance(exc, Busy) else None
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         fields = exc.fields if exc.fields is not None else ({} if exc.status == 400 else None)
         return error_response(exc.code, exc.detail, exc.status, fields=fields, headers=headers)
     if isinstance(exc, Http404):

@@ -102,7 +102,20 @@ class StrictDateField(serializers.Field):
 
 class TokenRequestSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    password = serializers.CharField(max_length=256, trim_whitespace=False, write_only=True)
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class ApiTokenSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    created_at = AwareDateTimeField(read_only=True)
+    last_used_at = AwareDateTimeField(read_only=True, allow_null=True)
+    expires_at = AwareDateTimeField(read_only=True)
+
+
+class NewApiTokenSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The secret, shown this once: `rlt_…`.")
 
 
 class ClearanceSerializer(StrictSerializer):

@@ -5,6 +5,8 @@ from . import views
 
 v1 = [
     path("auth/token", views.TokenView.as_view(), name="api-token"),
+    path("auth/tokens", views.TokenListView.as_view(), name="api-api-tokens"),
+    path("auth/tokens/<str:pk>", views.TokenDetailView.as_view(), name="api-api-token"),
     path("me", views.MeView.as_view(), name="api-me"),
     path("me/calendar-link", views.CalendarLinkView.as_view(), name="api-calendar-link"),
     path("stations", views.StationListView.as_view(), name="api-stations"),

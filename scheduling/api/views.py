@@ -7,20 +7,21 @@ from datetime import timedelta
 from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from .. import selectors, services
+from ..auth import locked_until
 from ..calendar import build_feed, calendar_urls
-from ..errors import BookingError, Forbidden, Invalid, NotFound
+from ..errors import BookingError, Forbidden, Invalid, NotFound, TooManyAttempts
 from ..models import AuditEvent, Booking, Clearance, Resource, Shift, Station
-from ..services import is_admin, lead_station_ids
+from ..services import accounts, is_admin, lead_station_ids
 from . import serializers as s
 from .errors import error_response
 
@@ -43,23 +44,58 @@ def get_int(value, what: str) -> int:
     return number
 
 
+def sign_in_refused(request) -> TooManyAttempts | None:
+    until = locked_until(request)
+    if until is None:
+        return None
+    wait = int((until - timezone.now()).total_seconds()) + 1
+    return TooManyAttempts("Too many failed sign-ins; try again in a few minutes.", retry_after=wait)
+
+
 class TokenView(GenericAPIView):
     queryset = User.objects.none()
     authentication_classes: list = []
     permission_classes = [AllowAny]
     serializer_class = s.TokenRequestSerializer
 
-    @extend_schema(responses={200: inline_serializer("TokenResponse", {"token": drf_serializers.CharField()})})
+    @extend_schema(operation_id="auth_token_create", responses={201: s.NewApiTokenSerializer})
     def post(self, request):
         data = parse(s.TokenRequestSerializer, request)
         user = authenticate(request, username=data["username"], password=data["password"])
+        refused = sign_in_refused(request)
+        if refused is not None:
+            raise refused
         if user is None or not user.is_active:
             raise Invalid(
                 "The username or password is wrong.",
                 fields={"non_field_errors": ["The username or password is wrong."]},
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, secret = accounts.issue_api_token(person=user, name=data.get("name", ""), now=timezone.now())
+        body = {**s.ApiTokenSerializer(token).data, "token": secret}
+        response = Response(body, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        response["Location"] = reverse("api-api-token", args=[token.pk])
+        return response
+
+
+class TokenListView(GenericAPIView):
+    queryset = User.objects.none()
+    serializer_class = s.ApiTokenSerializer
+
+    @extend_schema(operation_id="auth_tokens_list", responses=s.ApiTokenSerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(accounts.tokens_of(request.user, now=timezone.now()))
+        return self.get_paginated_response(s.ApiTokenSerializer(page, many=True).data)
+
+
+class TokenDetailView(GenericAPIView):
+    queryset = User.objects.none()
+    serializer_class = s.ApiTokenSerializer
+
+    @extend_schema(operation_id="auth_tokens_destroy", responses={204: None})
+    def delete(self, request, pk):
+        accounts.revoke_api_token(person=request.user, token_id=get_int(pk, "API token"))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(GenericAPIView):

@@ -5,6 +5,8 @@ import secrets
 from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 
 from .. import notifications, rules
@@ -23,6 +25,7 @@ from ..models import (
     Profile,
     Station,
 )
+from .accounts import revoke_all_api_tokens
 from .base import (
     ensure_lead_or_admin,
     is_admin,
@@ -53,6 +56,8 @@ def create_person(
     is_active: bool = True,
     is_staff: bool = False,
 ) -> User:
+    if password:
+        check_password_strength(password, User(username=username, email=email or ""))
     try:
         with write_transaction():
             user = User(
@@ -63,14 +68,12 @@ def create_person(
             else:
                 user.set_unusable_password()
             user.save()
-            Profile.objects.create(
-                user=user,
-                name=name,
-                staff_number=staff_number or None,
-                date_of_birth=date_of_birth,
-                is_requester=is_requester,
-                consent_preference=consent_preference,
-            )
+            # The profile was made with the user (signals.py); fill it in.
+            profile = Profile.objects.get(user=user)
+            profile.name, profile.staff_number, profile.date_of_birth = name, staff_number or None, date_of_birth
+            profile.is_requester, profile.consent_preference = is_requester, consent_preference
+            profile.save()
+            user.profile = profile
     except IntegrityError as error:
         raise Invalid(
             "That username or staff number is taken.", fields={"username": ["Username or staff number already in use."]}
@@ -83,6 +86,8 @@ def update_person(*, person, now: datetime, actor=None, **changes) -> User:
     profile_fields = {"name", "staff_number", "date_of_birth", "is_requester", "consent_preference"}
     preference = changes.pop("consent_preference", None)
     password = changes.pop("password", None)
+    if password:
+        check_password_strength(password, person)
     try:
         with write_transaction():
             lock_persons([person.pk])
@@ -96,8 +101,11 @@ def update_person(*, person, now: datetime, actor=None, **changes) -> User:
                 setattr(profile, key, changes[key] if key != "staff_number" else (changes[key] or None))
             profile.save()
             if changes.get("is_active") is False:
-                # A deactivated person loses their calendar link (SPEC §9).
+                # A deactivated person loses their calendar link (SPEC §9) and API tokens (§12).
                 CalendarToken.objects.filter(person=person).delete()
+                revoke_all_api_tokens(person)
+            if password:
+                revoke_all_api_tokens(person)
     except IntegrityError as error:
         raise Invalid(
             "That username or staff number is taken.",
@@ -108,6 +116,14 @@ def update_person(*, person, now: datetime, actor=None, **changes) -> User:
     if "date_of_birth" in changes:
         recheck_observer(person=person, now=now, actor=actor)
     return person
+
+
+def check_password_strength(password: str, person) -> None:
+    """Django's four validators, at least 12 characters (SPEC §12)."""
+    try:
+        validate_password(password, person)
+    except DjangoValidationError as error:
+        raise Invalid(error.messages[0], fields={"password": list(error.messages)}) from None
 
 
 def set_consent_preference(*, person, preference: str, now: datetime) -> None:

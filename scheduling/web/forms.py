@@ -1,9 +1,13 @@
 """Forms parse input only; every rule is checked by the services they hand it to."""
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Q
+from django.utils import timezone
 
+from ..auth import locked_until
 from ..models import ConsentPreference, Station
 
 User = get_user_model()
@@ -79,4 +83,31 @@ class ConsentForm(forms.Form):
 class PreferenceForm(forms.Form):
     consent_preference = forms.ChoiceField(
         choices=ConsentPreference.choices, widget=forms.RadioSelect, label="When someone asks to observe your shifts"
+    )
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, saying when a locked-out username or address may try again (SPEC §12)."""
+
+    error_messages = {**AuthenticationForm.error_messages, "invalid_login": "Your username or password is wrong."}
+    locked_message = "Too many failed sign-ins. Try again after %(time)s."
+
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            until = locked_until(self.request)
+            if until is not None:
+                when = timezone.localtime(until).strftime("%H:%M")
+                raise forms.ValidationError(self.locked_message, code="locked", params={"time": when}) from None
+            raise
+
+
+class AdminSignInForm(AdminAuthenticationForm, SignInForm):
+    """The admin's sign-in shares the lockout and its message."""
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, label="Name", help_text="What the token is for, so you can tell it apart later."
     )

@@ -2,13 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
+from .forms import SignInForm
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path(
         "sign-in/",
-        auth_views.LoginView.as_view(template_name="web/login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            template_name="web/login.html", authentication_form=SignInForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
@@ -25,4 +28,5 @@ urlpatterns = [
     path("crew/inbox/", views.consent_inbox, name="inbox"),
     path("calendar/", views.calendar_link, name="calendar"),
     path("calendar/new/", views.calendar_link_new, name="calendar-new"),
+    path("api-tokens/", views.api_tokens, name="api-tokens"),
 ]

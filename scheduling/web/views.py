@@ -14,8 +14,16 @@ from .. import selectors, services
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError
 from ..models import AuditEvent, Booking, BookingStatus, CalendarToken, ConsentState, display_name
-from ..services import is_admin, lead_station_ids
-from .forms import BookingRequestForm, ConsentForm, OptionalReasonForm, PreferenceForm, ReasonForm, ShiftSearchForm
+from ..services import accounts, is_admin, lead_station_ids
+from .forms import (
+    ApiTokenForm,
+    BookingRequestForm,
+    ConsentForm,
+    OptionalReasonForm,
+    PreferenceForm,
+    ReasonForm,
+    ShiftSearchForm,
+)
 
 # Rule codes about a particular observer are shown next to the observers field.
 OBSERVER_CODES = {
@@ -295,26 +303,55 @@ def consent_inbox(request):
 def calendar_link(request):
     person = request.user
     if request.method == "POST":
-        if request.POST.get("action") == "revoke":
-            services.revoke_calendar_token(person=person)
-            messages.success(request, "Your calendar link no longer works.")
-            return redirect("web:calendar")
-        # Shown once on the next page, then forgotten: only its digest is stored.
-        request.session["new_calendar_token"] = services.issue_calendar_token(person=person, now=_now())
-        return redirect("web:calendar-new")
+        if request.POST.get("action") != "revoke":
+            return calendar_link_new(request)
+        services.revoke_calendar_token(person=person)
+        messages.success(request, "Your calendar link no longer works.")
+        return redirect("web:calendar")
     return render(request, "web/calendar.html", {"link": CalendarToken.objects.filter(person=person).first()})
 
 
 @login_required
 def calendar_link_new(request):
-    token = request.session.pop("new_calendar_token", None)
-    if token is None:
+    """Make a link and show it in this one response; only its digest is stored, nowhere else."""
+    if request.method != "POST":
         return redirect("web:calendar")
+    token = services.issue_calendar_token(person=request.user, now=_now())
     response = render(request, "web/calendar_new.html", {"urls": calendar_urls(token, request.build_absolute_uri("/"))})
-    # The page shows a secret link: keep it out of Referer headers and caches.
+    return secret_page(response)
+
+
+def secret_page(response):
+    # The page shows a secret: keep it out of Referer headers and caches.
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+def api_tokens(request):
+    """List, make and revoke one's API tokens (SPEC §12): the way in for people who sign in with SSO."""
+    person = request.user
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and request.POST.get("revoke"):
+        try:
+            accounts.revoke_api_token(person=person, token_id=int(request.POST["revoke"]))
+        except (BookingError, ValueError):
+            messages.error(request, "That token was already revoked.")
+        else:
+            messages.success(request, "The token no longer works.")
+        return redirect("web:api-tokens")
+    context = {"form": form, "tokens": accounts.tokens_of(person, now=_now()), "secret": None}
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, secret = accounts.issue_api_token(person=person, name=form.cleaned_data["name"], now=_now())
+        except BookingError as error:
+            form.add_error("name", error.detail)
+        else:
+            context.update(secret=secret, new=token)
+            return secret_page(render(request, "web/api_tokens.html", context))
+    status = 400 if form.errors else 200
+    return render(request, "web/api_tokens.html", context, status=status)
 
 
 @login_required
