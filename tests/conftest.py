@@ -1,3 +1,4 @@
+import os
 import zoneinfo
 from datetime import UTC, datetime
 
@@ -7,6 +8,16 @@ from django.core.cache import cache
 from tests.factories import local, make_person, make_resource, make_shift, make_station
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow checks that do not depend on the suite's database run once per CI (see .ci/run)."""
+    if os.environ.get("RIDEALONG_ONCE_PER_CI_ELSEWHERE") != "1":
+        return
+    skip = pytest.mark.skip(reason="runs once per CI, in the PostgreSQL pass (.ci/run)")
+    for item in items:
+        if item.get_closest_marker("once_per_ci"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

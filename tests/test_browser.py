@@ -19,6 +19,7 @@ AXE = Path(__file__).resolve().parent.parent / "scheduling" / "static" / "vendor
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 pytestmark = [
+    pytest.mark.once_per_ci,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not shutil.which(CHROMIUM),

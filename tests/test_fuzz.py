@@ -17,7 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ST = Path(sys.executable).with_name("st")
 
-pytestmark = pytest.mark.skipif(not ST.exists(), reason="schemathesis is not installed (make test installs it)")
+pytestmark = [
+    pytest.mark.once_per_ci,
+    pytest.mark.skipif(not ST.exists(), reason="schemathesis is not installed (make test installs it)"),
+]
 
 # Pinning `id` to 1 reaches real objects (station, shift, booking 1 …); the unpinned run tries unknown ids.
 PASSES = [("rachel", True), ("lee", True), ("admin", False), ("admin", True)]
@@ -54,8 +57,20 @@ def server(tmp_path_factory):
     port = _free_port()
     # The server's log goes to a file: a pipe nobody reads fills up and stalls the server.
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    # Several worker processes, so that the four fuzzing runs below can go side by side.
     process = subprocess.Popen(
-        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "3",
+            "--timeout",
+            "60",
+            "backend.wsgi",
+        ],
         env=env,
         cwd=ROOT,
         stdout=log,
@@ -88,36 +103,58 @@ def server(tmp_path_factory):
     assert "Traceback" not in errors, errors[errors.index("Traceback") - 200 :][:4000]
 
 
-@pytest.mark.parametrize(("persona", "pinned"), PASSES, ids=[f"{p}-{'pinned' if k else 'any'}" for p, k in PASSES])
-def test_no_5xx_and_every_response_matches_the_schema(server, persona, pinned):
+@pytest.fixture(scope="module")
+def runs(server):
+    """Start one schemathesis run per persona at once; each test below waits for its own."""
     base, tokens, folder = server
-    config = folder / f"{persona}-{pinned}.toml"
-    config.write_text('[parameters]\n"path.id" = 1\n' if pinned else "")
-    command = [
-        str(ST),
-        "--config-file",
-        str(config),
-        "run",
-        f"{base}/api/schema/",
-        "-H",
-        f"Authorization: Token {tokens[persona]}",
-        "-c",
-        "not_a_server_error,response_schema_conformance",
-        "-n",
-        "4",
-        "--phases",
-        "coverage,fuzzing",
-        "-w",
-        "2",
-        "--no-color",
-        "--generation-database",
-        "none",
-        "--request-timeout",
-        "20",
-        "--seed",
-        "7",
-    ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, cwd=folder, env={**os.environ, "SCHEMATHESIS_HOOKS": ""}
-    )
-    assert result.returncode == 0, result.stdout[-6000:]
+    started = {}
+    for persona, pinned in PASSES:
+        config = folder / f"{persona}-{pinned}.toml"
+        config.write_text('[parameters]\n"path.id" = 1\n' if pinned else "")
+        command = [
+            str(ST),
+            "--config-file",
+            str(config),
+            "run",
+            f"{base}/api/schema/",
+            "-H",
+            f"Authorization: Token {tokens[persona]}",
+            "-c",
+            "not_a_server_error,response_schema_conformance",
+            "-n",
+            "4",
+            "--phases",
+            "coverage,fuzzing",
+            "-w",
+            "2",
+            "--no-color",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "20",
+            "--seed",
+            "7",
+        ]
+        output = open(folder / f"{persona}-{pinned}.out", "w+")  # noqa: SIM115 - read and closed by the test
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=folder,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        )
+        started[(persona, pinned)] = (process, output)
+    yield started
+    for process, output in started.values():
+        if process.poll() is None:
+            process.kill()
+        output.close()
+
+
+@pytest.mark.parametrize(("persona", "pinned"), PASSES, ids=[f"{p}-{'pinned' if k else 'any'}" for p, k in PASSES])
+def test_no_5xx_and_every_response_matches_the_schema(runs, persona, pinned):
+    process, output = runs[(persona, pinned)]
+    returncode = process.wait(timeout=900)
+    output.seek(0)
+    assert returncode == 0, output.read()[-6000:]
