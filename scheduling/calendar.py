@@ -119,8 +119,28 @@ def _transitions(tzid: str, year: int) -> tuple:
     return tuple(found)
 
 
+RULES_FROM = 1970
+
+
+def _first_onset(onset: datetime, byday: str) -> datetime:
+    """The same yearly rule's occurrence in 1970, so the rules cover every year a reader may compare."""
+    weekday = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"].index(byday[-2:])
+    nth = int(byday[:-2])
+    first = date(RULES_FROM, onset.month, 1)
+    if nth > 0:
+        day = first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (nth - 1))
+    else:
+        last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        day = last - timedelta(days=(last.weekday() - weekday) % 7)
+    return datetime.combine(day, onset.time())
+
+
 def vtimezone(tzid: str, year: int) -> Timezone:
-    """A VTIMEZONE written with yearly RRULEs and both parts, as Outlook expects."""
+    """A VTIMEZONE written with yearly RRULEs and both parts, as Outlook expects.
+
+    The rules are `year`'s, written as starting in 1970: readers such as vobject compare a zone
+    over past years, and rules that start late make them read earlier years differently.
+    """
     component = Timezone()
     component.add("tzid", tzid)
     transitions = _transitions(tzid, year)
@@ -138,8 +158,9 @@ def vtimezone(tzid: str, year: int) -> Timezone:
         part = TimezoneDaylight() if dst else TimezoneStandard()
         # The onset is written in the local time in force before the change (RFC 5545 §3.6.5).
         onset = (instant + before).replace(tzinfo=None)
-        part.add("dtstart", onset)
-        part.add("rrule", vRecur({"FREQ": "YEARLY", "BYMONTH": onset.month, "BYDAY": _byday(onset.date())}))
+        byday = _byday(onset.date())
+        part.add("dtstart", _first_onset(onset, byday))
+        part.add("rrule", vRecur({"FREQ": "YEARLY", "BYMONTH": onset.month, "BYDAY": byday}))
         part.add("tzoffsetfrom", before)
         part.add("tzoffsetto", after)
         part.add("tzname", name)
@@ -152,11 +173,15 @@ def _in_repeated_hour(value: datetime, tz) -> bool:
     return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
 
 
-def _when(value: datetime, tz) -> datetime:
-    # Clients disagree about wall times inside a repeated hour, so those are written in UTC.
-    if _in_repeated_hour(value, tz):
-        return value.astimezone(UTC)
-    return value.astimezone(tz)
+def _times(starts_at: datetime, ends_at: datetime, tz) -> tuple[datetime, datetime]:
+    """DTSTART and DTEND: both in UTC when either falls inside a repeated clock-change hour.
+
+    Clients disagree about wall times in that hour, and some add the duration in wall-clock time,
+    so mixing a zoned start with a UTC end moves the end too.
+    """
+    if _in_repeated_hour(starts_at, tz) or _in_repeated_hour(ends_at, tz):
+        return starts_at.astimezone(UTC), ends_at.astimezone(UTC)
+    return starts_at.astimezone(tz), ends_at.astimezone(tz)
 
 
 PREFIX = {
@@ -185,8 +210,9 @@ def build_event(item: EventData) -> Event:
     event.add("sequence", item.revision)
     event.add("dtstamp", changed)
     event.add("last-modified", changed)
-    event.add("dtstart", _when(item.starts_at, tz))
-    event.add("dtend", _when(item.ends_at, tz))
+    starts_at, ends_at = _times(item.starts_at, item.ends_at, tz)
+    event.add("dtstart", starts_at)
+    event.add("dtend", ends_at)
     event.add("summary", PREFIX.get(item.status, "Cancelled: ") + f"Ride-along: {item.label}")
     event.add("location", item.location)
     event.add(

@@ -281,7 +281,7 @@ def feed_validator(person, now: datetime) -> FeedValidator:
     next_year = datetime(now.year + 1, 1, 1, tzinfo=UTC)
     valid_until = min(changes_at, next_year) if changes_at is not None else next_year
     validator = FeedValidator(
-        etag=_etag(hashlib.sha256(f"v2:{person.pk}:{digest}".encode()).hexdigest(), now), last_modified=latest
+        etag=_etag(hashlib.sha256(f"v3:{person.pk}:{digest}".encode()).hexdigest(), now), last_modified=latest
     )
     with connection.cursor() as cursor:
         cursor.execute(STORE_FEED_STATE, [person.pk, validator.etag, latest, valid_until, snapshot])
@@ -311,7 +311,7 @@ def _feed_validator_in_python(person, rows, keep_from: datetime, now: datetime) 
         "booking_id", "state"
     ):
         states.setdefault(booking_id, set()).add(state)
-    digest = hashlib.sha256(f"v2:{person.pk}".encode())
+    digest = hashlib.sha256(f"v3:{person.pk}".encode())
     latest = None
     for row in rows:
         left = states.get(row["f_id"]) == {PlaceState.RELEASED}

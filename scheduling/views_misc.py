@@ -1,5 +1,7 @@
 """Endpoints outside the API: the health check and the calendar feed (SPEC §9, §11)."""
 
+import gzip
+
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
@@ -50,12 +52,18 @@ def calendar_feed(request, token: str):
         "Cache-Control": "private, max-age=300",
         "Referrer-Policy": "no-referrer",
         "X-Robots-Tag": "noindex",
+        "Vary": "Accept-Encoding",
     }
+    gzipped = _accepts_gzip(request)
+    if gzipped:
+        # Another representation, so another strong validator (RFC 9110 §8.8.3).
+        headers["ETag"] = etag[:-1] + '-gzip"'
     if_none_match = request.headers.get("If-None-Match")
     not_modified = False
     if if_none_match is not None:
-        tags = parse_etags(if_none_match)
-        not_modified = "*" in tags or etag in tags
+        # Compared weakly: a proxy may hand back W/"…", or the other encoding's tag (RFC 9110 §13.1.2).
+        wanted = _opaque(etag)
+        not_modified = any(tag == "*" or _opaque(tag) == wanted for tag in parse_etags(if_none_match))
     else:
         since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
         not_modified = since is not None and latest is not None and int(latest.timestamp()) <= since
@@ -68,12 +76,30 @@ def calendar_feed(request, token: str):
         person = User.objects.select_related("profile").get(pk=link.person_id)
     bookings = selectors.feed_for(person, now)
     body = build_feed(owner=person, bookings=list(bookings), now=now, name="Ride-alongs")
+    if gzipped:
+        # mtime=0: the same feed gives the same compressed bytes, as its strong ETag promises.
+        body = gzip.compress(body, compresslevel=6, mtime=0)
     response = HttpResponse(b"" if request.method == "HEAD" else body, content_type="text/calendar; charset=utf-8")
     response["Content-Length"] = str(len(body))
+    if gzipped:
+        response["Content-Encoding"] = "gzip"
     for key, value in headers.items():
         response[key] = value
     patch_vary_headers(response, ["Accept-Encoding"])
     return response
+
+
+def _opaque(tag: str) -> str:
+    tag = tag.removeprefix("W/")
+    return tag[:-6] + '"' if tag.endswith('-gzip"') else tag
+
+
+def _accepts_gzip(request) -> bool:
+    for part in request.headers.get("Accept-Encoding", "").split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip().lower() == "gzip":
+            return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
+    return False
 
 
 def not_found(request, exception=None):
