@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from django.db import connection
 from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Value
 
-from .errors import NotFound
+from .access import lead_station_ids
 from .models import (
     Booking,
     ConsentPreference,
@@ -19,7 +19,6 @@ from .models import (
     ShiftStatus,
     Station,
 )
-from .services.base import is_admin, lead_station_ids
 
 MAX_SHIFT = timedelta(hours=24)
 
@@ -57,51 +56,6 @@ def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
         .exclude(Exists(never))
         .filter(held_seats__lt=F("observer_seats"))
     )
-
-
-def bookings_visible_to(person) -> QuerySet[Booking]:
-    qs = Booking.objects.all()
-    if is_admin(person):
-        return qs
-    return qs.filter(
-        Q(requested_by=person)
-        | Exists(Place.objects.filter(booking=OuterRef("pk"), person=person))
-        | Exists(CrewMember.objects.filter(shift=OuterRef("shift_id"), person=person))
-        | Q(shift__station_id__in=lead_station_ids(person))
-    )
-
-
-def bookings_for_listing(person) -> QuerySet[Booking]:
-    return (
-        bookings_visible_to(person)
-        .select_related("shift__station", "shift__resource")
-        .prefetch_related(Prefetch("places", queryset=Place.objects.order_by("id")), "consents")
-    )
-
-
-def booking_for(person, booking_id) -> Booking:
-    """The booking if the person may see it; otherwise 404, so that its existence does not leak."""
-    try:
-        booking_id = int(booking_id)
-    except (TypeError, ValueError):
-        raise NotFound("No booking with that id.") from None
-    booking = bookings_for_listing(person).filter(pk=booking_id).first()
-    if booking is None:
-        raise NotFound("No booking with that id.")
-    return booking
-
-
-def sees_crew_names(person, shift: Shift, crew_ids: set[int] | None = None) -> bool:
-    if is_admin(person) or shift.station_id in lead_station_ids(person):
-        return True
-    if crew_ids is None:
-        crew_ids = {c.person_id for c in shift.crew_members.all()}
-    return person.pk in crew_ids
-
-
-def sees_private(person, station_id: int) -> bool:
-    """Who declined, and the consents: leads of the station and admins only (SPEC §4)."""
-    return is_admin(person) or station_id in lead_station_ids(person)
 
 
 FEED_PAST = timedelta(days=30)
@@ -380,3 +334,21 @@ def forget_absorbed_feed_changes() -> int:
                    AND NOT pg_visible_in_snapshot(c.xid::xid8, s.snapshot::pg_snapshot))"""
         )
         return cursor.rowcount
+
+
+LOOKUP_LIMIT = 10
+
+
+def people_matching(text: str) -> list:
+    """Active people whose name or username contains `text`, best matches first, at most ten."""
+    from django.contrib.auth import get_user_model
+
+    text = text.strip()
+    found = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(username__icontains=text) | Q(profile__name__icontains=text))
+        .select_related("profile")
+        .order_by("profile__name", "username", "pk")
+    )
+    return list(found[:LOOKUP_LIMIT])

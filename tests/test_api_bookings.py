@@ -352,3 +352,27 @@ def test_a_new_booking_is_answered_from_what_was_written(api, requester, mentor,
     assert fresh["observers"] == [requester.pk, mentor.pk]
     assert fresh["status"] == "pending" and fresh["consent"] == "pending"
     assert "consents" not in fresh  # the requester is no lead: who consented stays private
+
+
+def test_people_lookup_finds_colleagues_by_name_or_username(api, requester, mentor, outsider, lead, station):
+    found = api(requester).get("/api/v1/people/lookup", {"q": "mo"})
+    assert found.status_code == 200
+    assert {"id": mentor.pk, "username": "mo", "name": "Mo Mentor"} in found.json()
+    assert all(set(p) == {"id", "username", "name"} for p in found.json())
+    assert [p["username"] for p in api(lead).get("/api/v1/people/lookup", {"q": "OUTSIDER"}).json()] == ["otto"]
+
+
+def test_people_lookup_needs_two_characters_caps_at_ten_and_skips_the_inactive(api, requester, now):
+    for i in range(12):
+        make_person(f"alex{i}", name=f"Alex {i}")
+    services.update_person(person=make_person("alexgone", name="Alex Gone"), now=now, is_active=False)
+    assert api(requester).get("/api/v1/people/lookup", {"q": "a"}).status_code == 400
+    found = api(requester).get("/api/v1/people/lookup", {"q": "alex"}).json()
+    assert len(found) == 10 and "alexgone" not in {p["username"] for p in found}
+
+
+def test_people_lookup_is_refused_to_people_without_the_role(api, outsider, paramedic):
+    for person in (outsider, paramedic):
+        response = api(person).get("/api/v1/people/lookup", {"q": "ra"})
+        assert response.status_code == 403 and response.json()["code"] == "forbidden"
+    assert api().get("/api/v1/people/lookup", {"q": "ra"}).status_code == 401

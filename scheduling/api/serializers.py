@@ -9,7 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import selectors
+from .. import access
+from ..access import lead_station_ids
 from ..models import (
     AuditEvent,
     Booking,
@@ -22,9 +23,10 @@ from ..models import (
     Shift,
     ShiftStatus,
     Station,
+    display_name,
     validate_timezone,
 )
-from ..services import consent_summary, lead_station_ids
+from ..services import consent_summary
 
 User = get_user_model()
 
@@ -253,7 +255,7 @@ class ShiftSerializer(StrictSerializer):
         viewer = self.context["request"].user
         tz = shift.station.tz
         crew = list(shift.crew_members.all())
-        show_names = selectors.sees_crew_names(viewer, shift, {c.person_id for c in crew})
+        show_names = access.sees_crew_names(viewer, shift, {c.person_id for c in crew})
         return {
             "id": shift.pk,
             "external_ref": shift.external_ref,
@@ -323,7 +325,7 @@ class BookingSerializer(serializers.Serializer):
             "created_at": local_iso(booking.created_at, tz),
             "updated_at": local_iso(booking.updated_at, tz),
         }
-        if selectors.sees_private(viewer, booking.shift.station_id):
+        if access.sees_private(viewer, booking.shift.station_id):
             data["consents"] = [
                 {"person": c.person_id, "state": c.state, "source": c.source or None, "at": local_iso(c.at, tz)}
                 for c in consents
@@ -359,7 +361,7 @@ class AuditEventSerializer(serializers.Serializer):
 
     def to_representation(self, event: AuditEvent):
         show_private = self.context["show_private"]
-        hidden = event.actor_private and not show_private
+        hidden = access.hides_actor(event, private=show_private)
         return {
             "at": local_iso(event.at, self.context["tz"]),
             "actor": None if hidden else event.actor_id,
@@ -377,3 +379,16 @@ class CalendarLinkSerializer(serializers.Serializer):
 
 
 __all__ = ["Clearance", "Resource", "Shift", "Station", "User"]
+
+
+class LookupQuerySerializer(StrictSerializer):
+    q = serializers.CharField(min_length=2, max_length=100)
+
+
+class PersonLookupSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, person) -> str:
+        return display_name(person)

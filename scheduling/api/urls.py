@@ -15,6 +15,7 @@ v1 = [
     path("resources", views.ResourceListView.as_view(), name="api-resources"),
     path("resources/<str:pk>", views.ResourceDetailView.as_view(), name="api-resource"),
     path("people", views.PersonListView.as_view(), name="api-people"),
+    path("people/lookup", views.PersonLookupView.as_view(), name="api-people-lookup"),
     path("people/<str:pk>", views.PersonDetailView.as_view(), name="api-person"),
     path("people/<str:pk>/clearances", views.ClearanceListView.as_view(), name="api-person-clearances"),
     path("clearances/<str:pk>", views.ClearanceDetailView.as_view(), name="api-clearance"),

@@ -16,12 +16,13 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from .. import selectors, services
+from .. import access, selectors, services
+from ..access import is_admin, lead_station_ids
 from ..auth import locked_until
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError, Forbidden, Invalid, NotFound, TooManyAttempts
 from ..models import AuditEvent, Booking, Clearance, Resource, Shift, Station
-from ..services import accounts, is_admin, lead_station_ids
+from ..services import accounts
 from . import serializers as s
 from .errors import error_response
 
@@ -30,6 +31,12 @@ User = get_user_model()
 
 def parse(serializer_class, request, *, partial=False, **kwargs):
     serializer = serializer_class(data=request.data, partial=partial, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def parse_query(serializer_class, request):
+    serializer = serializer_class(data=request.query_params.dict())
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
@@ -232,17 +239,13 @@ class ResourceDetailView(GenericAPIView):
         return Response(s.ResourceSerializer(resource).data)
 
 
-def may_read_people(person) -> bool:
-    return is_admin(person) or bool(lead_station_ids(person))
-
-
 class PersonListView(GenericAPIView):
     serializer_class = s.PersonSerializer
     queryset = User.objects.select_related("profile").order_by("pk")
 
     @extend_schema(operation_id="people_list", responses=s.PersonSerializer(many=True))
     def get(self, request):
-        if not may_read_people(request.user):
+        if not access.may_read_people(request.user):
             raise Forbidden("Only admins and station leads can list people.")
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(s.PersonSerializer(page, many=True).data)
@@ -255,9 +258,28 @@ class PersonListView(GenericAPIView):
         return Response(s.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
 
 
+class PersonLookupView(GenericAPIView):
+    """How a requester names a colleague as an observer: a few matches, each only id, username and name."""
+
+    queryset = User.objects.none()
+    serializer_class = s.PersonLookupSerializer
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="people_lookup",
+        parameters=[OpenApiParameter("q", str, required=True, description="2 or more characters of a name")],
+        responses=s.PersonLookupSerializer(many=True),
+    )
+    def get(self, request):
+        if not access.may_look_up_people(request.user):
+            raise Forbidden("Only requesters, leads and admins look people up.")
+        query = parse_query(s.LookupQuerySerializer, request)
+        return Response(s.PersonLookupSerializer(selectors.people_matching(query["q"]), many=True).data)
+
+
 def person_for(viewer, pk) -> User:
     person_id = get_int(pk, "person")
-    if not (may_read_people(viewer) or viewer.pk == person_id):
+    if not (access.may_read_people(viewer) or viewer.pk == person_id):
         raise NotFound("No person with that id.")
     person = User.objects.select_related("profile").filter(pk=person_id).first()
     if person is None:
@@ -305,7 +327,7 @@ class ClearanceDetailView(GenericAPIView):
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
         clearance = Clearance.objects.select_related("person").filter(pk=get_int(pk, "clearance")).first()
-        if clearance is None or not (may_read_people(request.user) or clearance.person_id == request.user.pk):
+        if clearance is None or not (access.may_read_people(request.user) or clearance.person_id == request.user.pk):
             raise NotFound("No clearance with that id.")
         services.remove_clearance(actor=request.user, clearance=clearance, now=timezone.now())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -450,7 +472,7 @@ BOOKING_FILTERS = [
 
 
 def present_booking(request, booking_id):
-    booking = selectors.booking_for(request.user, booking_id)
+    booking = access.access_booking(request.user, booking_id)
     return s.BookingSerializer(booking, context={"request": request}).data
 
 
@@ -467,7 +489,7 @@ class BookingListView(GenericAPIView):
         params.is_valid(raise_exception=True)
         f = params.validated_data
         me = request.user
-        qs = selectors.bookings_for_listing(me)
+        qs = access.bookings_for_listing(me)
         if f.get("status"):
             qs = qs.filter(status__in=sorted(f["status"]))
         if "shift" in f:
@@ -589,7 +611,7 @@ def booking_action(serializer_class, call, *, summary: str):
 
         @extend_schema(request=serializer_class, responses=s.BookingSerializer, summary=summary)
         def post(self, request, pk):
-            booking = selectors.booking_for(request.user, pk)
+            booking = access.access_booking(request.user, pk)
             data = parse(serializer_class, request) if serializer_class else {}
             call(booking=booking, user=request.user, data=data, now=timezone.now())
             return Response(present_booking(request, booking.pk))
@@ -644,10 +666,10 @@ class BookingHistoryView(GenericAPIView):
 
     @extend_schema(responses=s.AuditEventSerializer(many=True))
     def get(self, request, pk):
-        booking = selectors.booking_for(request.user, pk)
+        booking = access.access_booking(request.user, pk)
         events = AuditEvent.objects.filter(booking=booking).order_by("at", "id")
         context = {
-            "show_private": selectors.sees_private(request.user, booking.shift.station_id),
+            "show_private": access.sees_private(request.user, booking.shift.station_id),
             "tz": booking.shift.station.tz,
         }
         return Response(s.AuditEventSerializer(events, many=True, context=context).data)
@@ -659,7 +681,7 @@ class BookingIcsView(GenericAPIView):
 
     @extend_schema(responses={(200, "text/calendar"): str})
     def get(self, request, pk):
-        booking = selectors.booking_for(request.user, pk)
+        booking = access.access_booking(request.user, pk)
         body = build_feed(owner=request.user, bookings=[booking], now=timezone.now(), name="Ride-along")
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="ride-along-{booking.pk}.ics"'

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, OperationalError, connection, transaction
 
-from ..errors import Busy, Forbidden, InvalidTransition, NotFound
+from ..access import ensure_lead_or_admin, is_admin, is_lead_of, lead_station_ids  # noqa: F401 - used by services
+from ..errors import Busy, InvalidTransition, NotFound
 from ..models import AuditEvent, Booking, BookingStatus, Place, PlaceState, Shift, Station
 
 User = get_user_model()
@@ -248,26 +249,3 @@ def touch(booking: Booking, now: datetime) -> None:
     booking.revision += 1
     booking.updated_at = now
     booking.save(update_fields=["revision", "updated_at"])
-
-
-def is_admin(person) -> bool:
-    return bool(person is not None and person.is_active and person.is_staff)
-
-
-def is_lead_of(person, station_id: int) -> bool:
-    if person is None:
-        return False
-    return station_id in lead_station_ids(person)
-
-
-def lead_station_ids(person) -> set[int]:
-    cached = getattr(person, "_lead_station_ids", None)
-    if cached is None:
-        cached = set(Station.leads.through.objects.filter(user_id=person.pk).values_list("station_id", flat=True))
-        person._lead_station_ids = cached
-    return cached
-
-
-def ensure_lead_or_admin(person, station_id: int) -> None:
-    if not (is_admin(person) or is_lead_of(person, station_id)):
-        raise Forbidden("Only the station's leads can do that.")

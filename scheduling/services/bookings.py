@@ -79,13 +79,16 @@ def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime, *, new: bo
     return Consent.objects.bulk_create(rows)
 
 
-def settle(booking: Booking, *, actor, now: datetime) -> None:
-    """Approve a pending booking once the lead has approved and every crew member has consented."""
+def settle(booking: Booking, *, actor, now: datetime, by_crew: bool = False) -> None:
+    """Approve a pending booking once the lead has approved and every crew member has consented.
+
+    `by_crew`: a crew member's answer completed it, so who did stays private (SPEC §13).
+    """
     if booking.status != BookingStatus.PENDING or not booking.lead_approved:
         return
     if consent_summary(booking.consents.all()) != "given":
         return
-    move_booking(booking, to=BookingStatus.APPROVED, actor=actor, action="approved", now=now)
+    move_booking(booking, to=BookingStatus.APPROVED, actor=actor, action="approved", now=now, actor_private=by_crew)
     notifications.tell_parties(booking, "approved", now=now)
 
 
@@ -379,7 +382,7 @@ def give_consent(*, booking_id: int, person, note: str = "", now: datetime) -> B
             to_status=booking.status,
             actor_private=True,
         )
-        settle(booking, actor=person, now=now)
+        settle(booking, actor=person, now=now, by_crew=True)
 
     return _answer(booking_id, person, now, answer)
 

@@ -161,7 +161,7 @@ def set_consent_preference(*, person, preference: str, now: datetime) -> None:
                     code="preference",
                     actor_private=True,
                 )
-                settle(booking, actor=person, now=now)
+                settle(booking, actor=person, now=now, by_crew=True)
 
 
 def add_clearance(

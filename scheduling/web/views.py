@@ -10,11 +10,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from .. import selectors, services
+from .. import access, selectors, services
+from ..access import is_admin, lead_station_ids
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError
 from ..models import AuditEvent, Booking, BookingStatus, CalendarToken, ConsentState, display_name
-from ..services import accounts, is_admin, lead_station_ids
+from ..services import accounts
 from .forms import (
     ApiTokenForm,
     BookingRequestForm,
@@ -49,7 +50,7 @@ def home(request):
         "is_crew": person.crew_places.exists(),
         "is_requester": person.profile.is_requester,
         "counts": {
-            "mine": selectors.bookings_visible_to(person)
+            "mine": access.bookings_visible_to(person)
             .filter(requested_by=person, status__in=["pending", "approved", "waitlisted"])
             .count(),
             "queue": _queue(person).count(),
@@ -129,7 +130,7 @@ def _attach(form, error: BookingError) -> None:
 @login_required
 def my_bookings(request):
     person = request.user
-    bookings = selectors.bookings_for_listing(person).filter(requested_by=person) | selectors.bookings_for_listing(
+    bookings = access.bookings_for_listing(person).filter(requested_by=person) | access.bookings_for_listing(
         person
     ).filter(places__person=person)
     bookings = bookings.distinct().order_by("shift__starts_at", "id")
@@ -146,14 +147,14 @@ def _decorate(booking: Booking) -> Booking:
 def booking_detail(request, pk):
     person = request.user
     try:
-        booking = selectors.booking_for(person, pk)
+        booking = access.access_booking(person, pk)
     except BookingError:
         return render(request, "web/not_found.html", status=404)
     _decorate(booking)
-    private = selectors.sees_private(person, booking.shift.station_id)
+    private = access.sees_private(person, booking.shift.station_id)
     events = list(AuditEvent.objects.filter(booking=booking).select_related("actor__profile").order_by("at", "id"))
     for event in events:
-        event.hidden = event.actor_private and not private
+        event.hidden = access.hides_actor(event, private=private)
     observers = [p.person for p in booking.places.select_related("person__profile") if p.state != "released"]
     my_consent = booking.consents.filter(person=person).first()
     context = {
@@ -163,9 +164,8 @@ def booking_detail(request, pk):
         "private": private,
         "observers": [display_name(o) for o in observers],
         "consents": booking.consents.select_related("person__profile") if private else None,
-        "may_decide": private and booking.status in ("pending", "waitlisted"),
-        "may_cancel": booking.status in ("pending", "approved", "waitlisted")
-        and (private or booking.requested_by_id == person.pk or any(o.pk == person.pk for o in observers)),
+        "may_decide": access.may_decide(person, booking) and booking.status in ("pending", "waitlisted"),
+        "may_cancel": access.may_cancel(person, booking),
         "my_consent": my_consent,
         "reason_form": ReasonForm(),
         "cancel_form": OptionalReasonForm(),
@@ -176,7 +176,7 @@ def booking_detail(request, pk):
 
 def _act(request, pk, action, success: str):
     try:
-        booking = selectors.booking_for(request.user, pk)
+        booking = access.access_booking(request.user, pk)
         action(booking)
     except BookingError as error:
         messages.error(request, error.detail)
@@ -244,7 +244,7 @@ def consent(request, pk):
 
 
 def _queue(person):
-    qs = selectors.bookings_for_listing(person).filter(status__in=["pending", "waitlisted"])
+    qs = access.bookings_for_listing(person).filter(status__in=["pending", "waitlisted"])
     if not is_admin(person):
         qs = qs.filter(shift__station_id__in=lead_station_ids(person))
     return qs
@@ -268,7 +268,7 @@ def lead_queue(request):
 
 def _inbox(person):
     return (
-        selectors.bookings_for_listing(person)
+        access.bookings_for_listing(person)
         .filter(
             shift__crew_members__person=person,
             status__in=["pending", "approved", "waitlisted"],
@@ -357,7 +357,7 @@ def api_tokens(request):
 @login_required
 def booking_ics(request, pk):
     try:
-        booking = selectors.booking_for(request.user, pk)
+        booking = access.access_booking(request.user, pk)
     except BookingError:
         return render(request, "web/not_found.html", status=404)
     body = build_feed(owner=request.user, bookings=[booking], now=_now(), name="Ride-along")

@@ -1,0 +1,132 @@
+"""Who may see and do what (SPEC §1), asked in one place by services, selectors, views and serializers.
+
+Anything a person may not see answers 404, the same as what does not exist, so existence does not leak.
+"""
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from .errors import Forbidden, NotFound
+from .models import LIVE_STATUSES, Booking, CrewMember, Place, PlaceState, Shift, Station
+
+MAX_ID = 2**62  # ids beyond what a bigint holds are simply not found
+
+
+def is_admin(person) -> bool:
+    return bool(person is not None and person.is_active and person.is_staff)
+
+
+def lead_station_ids(person) -> set[int]:
+    """The stations the person leads; read once per request and kept on the person."""
+    if person is None or person.pk is None:
+        return set()
+    cached = getattr(person, "_lead_station_ids", None)
+    if cached is None:
+        cached = set(Station.leads.through.objects.filter(user_id=person.pk).values_list("station_id", flat=True))
+        person._lead_station_ids = cached
+    return cached
+
+
+def is_lead_of(person, station_id: int) -> bool:
+    return person is not None and station_id in lead_station_ids(person)
+
+
+def leads_or_admin(person, station_id: int) -> bool:
+    return is_admin(person) or is_lead_of(person, station_id)
+
+
+def ensure_lead_or_admin(person, station_id: int) -> None:
+    if not leads_or_admin(person, station_id):
+        raise Forbidden("Only the station's leads can do that.")
+
+
+def sees_private(person, station_id: int) -> bool:
+    """Who declined, the consents and any crew answer's actor: leads of the station and admins (§4, §13)."""
+    return leads_or_admin(person, station_id)
+
+
+def hides_actor(event, *, private: bool) -> bool:
+    """Whether an audit event's actor and note are withheld from a reader (SPEC §13).
+
+    `private` is `sees_private(reader, station)`. Events caused by a crew member's answer, and what
+    they set off, are marked `actor_private` when written; only leads and admins see who.
+    """
+    return event.actor_private and not private
+
+
+def sees_crew_names(person, shift: Shift, crew_ids: set[int] | None = None) -> bool:
+    if sees_private(person, shift.station_id):
+        return True
+    if crew_ids is None:
+        crew_ids = {c.person_id for c in shift.crew_members.all()}
+    return person.pk in crew_ids
+
+
+def may_read_people(person) -> bool:
+    """The people list and profiles: admins, and leads (who read dates of birth as null)."""
+    return is_admin(person) or bool(lead_station_ids(person))
+
+
+def may_look_up_people(person) -> bool:
+    """Naming a colleague as an observer: requesters, leads and admins (SPEC §6 `people/lookup`)."""
+    return may_read_people(person) or bool(getattr(getattr(person, "profile", None), "is_requester", False))
+
+
+def sees_date_of_birth(viewer, person_id: int) -> bool:
+    return is_admin(viewer) or viewer.pk == person_id
+
+
+def bookings_visible_to(person) -> QuerySet[Booking]:
+    """Those involved: requester, observers, the shift's crew, its station's leads, admins."""
+    qs = Booking.objects.all()
+    if is_admin(person):
+        return qs
+    return qs.filter(
+        Q(requested_by=person)
+        | Exists(Place.objects.filter(booking=OuterRef("pk"), person=person))
+        | Exists(CrewMember.objects.filter(shift=OuterRef("shift_id"), person=person))
+        | Q(shift__station_id__in=lead_station_ids(person))
+    )
+
+
+def bookings_for_listing(person) -> QuerySet[Booking]:
+    return (
+        bookings_visible_to(person)
+        .select_related("shift__station", "shift__resource")
+        .prefetch_related(Prefetch("places", queryset=Place.objects.order_by("id")), "consents")
+    )
+
+
+def access_booking(person, booking_id) -> Booking:
+    """The booking if the person may see it; otherwise 404, so that its existence does not leak."""
+    try:
+        booking_id = int(booking_id)
+    except (TypeError, ValueError):
+        raise NotFound("No booking with that id.") from None
+    if not 0 < booking_id < MAX_ID:
+        raise NotFound("No booking with that id.")
+    booking = bookings_for_listing(person).filter(pk=booking_id).first()
+    if booking is None:
+        raise NotFound("No booking with that id.")
+    return booking
+
+
+def holds_live_place(person, booking: Booking) -> bool:
+    return any(p.person_id == person.pk and p.state != PlaceState.RELEASED for p in booking.places.all())
+
+
+def may_decide(person, booking: Booking) -> bool:
+    """Approve or decline: the station's leads and admins, never on a booking they requested or observe."""
+    if not leads_or_admin(person, booking.shift.station_id):
+        return False
+    return booking.requested_by_id != person.pk and not any(p.person_id == person.pk for p in booking.places.all())
+
+
+def may_cancel(person, booking: Booking) -> bool:
+    """The requester and the leads cancel the whole booking; an observer their own place."""
+    if booking.status not in LIVE_STATUSES:
+        return False
+    return (
+        booking.requested_by_id == person.pk
+        or leads_or_admin(person, booking.shift.station_id)
+        or holds_live_place(person, booking)
+    )
