@@ -363,6 +363,10 @@ class AuditEvent(models.Model):
 
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
     station = models.ForeignKey(Station, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # The person an event is about when it is not a booking's (a clearance recorded or removed, §13).
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     at = models.DateTimeField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -127,7 +127,9 @@ def test_naive_datetimes_are_refused(api, lead, resource):
 
 def test_lead_approving_own_booking_is_a_conflict_of_interest(api, requester, lead, night):
     for kind in ("dbs", "confidentiality", "briefing"):
-        services.add_clearance(actor=lead, person=lead, kind=kind, valid_from=NOW.date(), now=NOW)
+        services.add_clearance(
+            actor=make_person(staff=True, cleared=False), person=lead, kind=kind, valid_from=NOW.date(), now=NOW
+        )
     booking = services.request_booking(
         requested_by=requester, shift_id=night.pk, observer_ids=[lead.pk], purpose="x", now=NOW
     )

@@ -54,7 +54,14 @@ def test_only_the_stations_lead_approves_and_not_a_booking_they_observe(requeste
     with pytest.raises(Forbidden):
         services.approve_booking(booking_id=booking.pk, lead=outsider, now=now)
     for kind in ("dbs", "confidentiality", "briefing"):
-        services.add_clearance(actor=lead, person=lead, kind=kind, valid_from=now.date(), valid_until=None, now=now)
+        services.add_clearance(
+            actor=make_person(staff=True, cleared=False),
+            person=lead,
+            kind=kind,
+            valid_from=now.date(),
+            valid_until=None,
+            now=now,
+        )
     observed = book(requester, night.__class__.objects.get(pk=night.pk), [lead])
     with pytest.raises(ConflictOfInterest):
         services.approve_booking(booking_id=observed.pk, lead=lead, now=now)

@@ -165,13 +165,16 @@ class PersonSerializer(StrictSerializer):
 
     def to_representation(self, user):
         profile = user.profile
+        # Leads read every profile but a date of birth only its person and admins (SPEC §13).
+        viewer = self.context.get("viewer")
+        born = profile.date_of_birth if viewer is not None and access.sees_date_of_birth(viewer, user.pk) else None
         return {
             "id": user.pk,
             "username": user.username,
             "name": profile.name,
             "email": user.email,
             "staff_number": profile.staff_number,
-            "date_of_birth": profile.date_of_birth.isoformat() if profile.date_of_birth else None,
+            "date_of_birth": born.isoformat() if born else None,
             "is_requester": profile.is_requester,
             "consent_preference": profile.consent_preference,
             "is_active": user.is_active,
@@ -392,3 +395,13 @@ class PersonLookupSerializer(serializers.Serializer):
 
     def get_name(self, person) -> str:
         return display_name(person)
+
+
+class PersonEventSerializer(serializers.Serializer):
+    """An audit event about a person: who recorded what (SPEC §13)."""
+
+    at = AwareDateTimeField(read_only=True)
+    actor = serializers.IntegerField(source="actor_id", read_only=True, allow_null=True)
+    action = serializers.CharField(read_only=True)
+    code = serializers.CharField(read_only=True)
+    note = serializers.CharField(read_only=True)

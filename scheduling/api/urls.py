@@ -17,6 +17,7 @@ v1 = [
     path("people", views.PersonListView.as_view(), name="api-people"),
     path("people/lookup", views.PersonLookupView.as_view(), name="api-people-lookup"),
     path("people/<str:pk>", views.PersonDetailView.as_view(), name="api-person"),
+    path("people/<str:pk>/history", views.PersonHistoryView.as_view(), name="api-person-history"),
     path("people/<str:pk>/clearances", views.ClearanceListView.as_view(), name="api-person-clearances"),
     path("clearances/<str:pk>", views.ClearanceDetailView.as_view(), name="api-clearance"),
     path("shifts", views.ShiftListView.as_view(), name="api-shifts"),

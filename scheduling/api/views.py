@@ -35,6 +35,10 @@ def parse(serializer_class, request, *, partial=False, **kwargs):
     return serializer.validated_data
 
 
+def viewer(request) -> dict:
+    return {"viewer": request.user}
+
+
 def parse_query(serializer_class, request):
     serializer = serializer_class(data=request.query_params.dict())
     serializer.is_valid(raise_exception=True)
@@ -248,14 +252,14 @@ class PersonListView(GenericAPIView):
         if not access.may_read_people(request.user):
             raise Forbidden("Only admins and station leads can list people.")
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.PersonSerializer(page, many=True).data)
+        return self.get_paginated_response(s.PersonSerializer(page, many=True, context=viewer(request)).data)
 
     def post(self, request):
         if not is_admin(request.user):
             raise Forbidden("Only admins add people.")
         data = parse(s.PersonSerializer, request)
         person = services.create_person(**data)
-        return Response(s.PersonSerializer(person).data, status=status.HTTP_201_CREATED)
+        return Response(s.PersonSerializer(person, context=viewer(request)).data, status=status.HTTP_201_CREATED)
 
 
 class PersonLookupView(GenericAPIView):
@@ -292,7 +296,7 @@ class PersonDetailView(GenericAPIView):
     serializer_class = s.PersonSerializer
 
     def get(self, request, pk):
-        return Response(s.PersonSerializer(person_for(request.user, pk)).data)
+        return Response(s.PersonSerializer(person_for(request.user, pk), context=viewer(request)).data)
 
     def patch(self, request, pk):
         person = person_for(request.user, pk)
@@ -300,7 +304,24 @@ class PersonDetailView(GenericAPIView):
             raise Forbidden("Only admins change people's profiles.")
         data = parse(s.PersonSerializer, request, partial=True)
         person = services.update_person(person=person, actor=request.user, now=timezone.now(), **data)
-        return Response(s.PersonSerializer(User.objects.select_related("profile").get(pk=person.pk)).data)
+        person = User.objects.select_related("profile").get(pk=person.pk)
+        return Response(s.PersonSerializer(person, context=viewer(request)).data)
+
+
+class PersonHistoryView(GenericAPIView):
+    """What was recorded about a person (clearances): admins and the person themselves (SPEC §13)."""
+
+    queryset = User.objects.none()
+    serializer_class = s.PersonEventSerializer
+
+    @extend_schema(operation_id="people_history", responses=s.PersonEventSerializer(many=True))
+    def get(self, request, pk):
+        person_id = get_int(pk, "person")
+        if not (is_admin(request.user) or request.user.pk == person_id):
+            raise NotFound("No person with that id.")
+        person = person_for(request.user, person_id)
+        page = self.paginate_queryset(AuditEvent.objects.filter(subject=person).order_by("at", "id"))
+        return self.get_paginated_response(s.PersonEventSerializer(page, many=True).data)
 
 
 class ClearanceListView(GenericAPIView):

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 
 from .. import notifications, rules
-from ..errors import Forbidden, Invalid, InvalidTransition
+from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, NotFound
 from ..models import (
     HELD_STATUSES,
     LIVE_STATUSES,
@@ -27,10 +27,10 @@ from ..models import (
 )
 from .accounts import revoke_all_api_tokens
 from .base import (
+    change_with_bookings,
     ensure_lead_or_admin,
     is_admin,
     lead_station_ids,
-    lock_booking,
     lock_persons,
     move_booking,
     record_event,
@@ -82,39 +82,54 @@ def create_person(
 
 
 def update_person(*, person, now: datetime, actor=None, **changes) -> User:
+    """Change a profile; a new date of birth re-checks held bookings, a new preference applies at once.
+
+    Everything it sets off commits with it (SPEC §5.3, one transaction).
+    """
     user_fields = {"username", "email", "is_active"}
-    profile_fields = {"name", "staff_number", "date_of_birth", "is_requester", "consent_preference"}
+    profile_fields = {"name", "staff_number", "date_of_birth", "is_requester"}
     preference = changes.pop("consent_preference", None)
+    if preference is not None:
+        _check_preference(preference)
     password = changes.pop("password", None)
     if password:
         check_password_strength(password, person)
+    recheck = "date_of_birth" in changes
+
+    def find() -> set[int]:
+        ids = set(_held_future(person, now)) if recheck else set()
+        if preference == ConsentPreference.ALWAYS:
+            ids |= set(_awaiting_consent(person, now))
+        return ids
+
+    def apply(bookings: list[Booking]) -> None:
+        for key in user_fields & changes.keys():
+            setattr(person, key, changes[key])
+        if password:
+            person.set_password(password)
+        person.save()
+        profile = person.profile
+        for key in profile_fields & changes.keys():
+            setattr(profile, key, changes[key] if key != "staff_number" else (changes[key] or None))
+        profile.save()
+        if changes.get("is_active") is False:
+            # A deactivated person loses their calendar link (SPEC §9) and API tokens (§12).
+            CalendarToken.objects.filter(person=person).delete()
+            revoke_all_api_tokens(person)
+        if password:
+            revoke_all_api_tokens(person)
+        if preference is not None:
+            _apply_preference(person, preference, bookings, now)
+        if recheck:
+            _cancel_lapsed(person, bookings, actor=actor, now=now)
+
     try:
-        with write_transaction():
-            lock_persons([person.pk])
-            for key in user_fields & changes.keys():
-                setattr(person, key, changes[key])
-            if password:
-                person.set_password(password)
-            person.save()
-            profile = person.profile
-            for key in profile_fields & changes.keys():
-                setattr(profile, key, changes[key] if key != "staff_number" else (changes[key] or None))
-            profile.save()
-            if changes.get("is_active") is False:
-                # A deactivated person loses their calendar link (SPEC §9) and API tokens (§12).
-                CalendarToken.objects.filter(person=person).delete()
-                revoke_all_api_tokens(person)
-            if password:
-                revoke_all_api_tokens(person)
+        change_with_bookings(find, apply, extra_person_ids=[person.pk])
     except IntegrityError as error:
         raise Invalid(
             "That username or staff number is taken.",
             fields={"staff_number": ["Username or staff number already in use."]},
         ) from error
-    if preference is not None:
-        set_consent_preference(person=person, preference=preference, now=now)
-    if "date_of_birth" in changes:
-        recheck_observer(person=person, now=now, actor=actor)
     return person
 
 
@@ -126,48 +141,67 @@ def check_password_strength(password: str, person) -> None:
         raise Invalid(error.messages[0], fields={"password": list(error.messages)}) from None
 
 
-def set_consent_preference(*, person, preference: str, now: datetime) -> None:
-    """Change how a crew member is asked; `always` also gives the consents still waiting on them."""
+def _check_preference(preference) -> None:
     if preference not in ConsentPreference.values:
         raise Invalid("Choose ask, always or never.", fields={"consent_preference": ["Choose ask, always or never."]})
-    with write_transaction():
-        lock_persons([person.pk])
-        profile = Profile.objects.get(pk=person.pk)
-        profile.consent_preference = preference
-        profile.save(update_fields=["consent_preference"])
-        person.profile = profile
-    if preference == ConsentPreference.ALWAYS:
-        waiting = Booking.objects.filter(
-            status__in=LIVE_STATUSES,
-            consents__person=person,
-            consents__state=ConsentState.PENDING,
-            shift__starts_at__gt=now,
-        ).values_list("pk", flat=True)
-        for booking_id in list(waiting):
-            with write_transaction():
-                booking = lock_booking(booking_id)
-                consent = booking.consents.filter(person=person, state=ConsentState.PENDING).first()
-                if consent is None or booking.status not in LIVE_STATUSES:
-                    continue
-                consent.state, consent.source, consent.at = ConsentState.GIVEN, ConsentSource.PREFERENCE, now
-                consent.save(update_fields=["state", "source", "at"])
-                record_event(
-                    booking=booking,
-                    actor=person,
-                    action="consent_given",
-                    now=now,
-                    from_status=booking.status,
-                    to_status=booking.status,
-                    code="preference",
-                    actor_private=True,
-                )
-                settle(booking, actor=person, now=now, by_crew=True)
+
+
+def set_consent_preference(*, person, preference: str, now: datetime) -> None:
+    """Change how a crew member is asked; `always` also gives the consents still waiting on them."""
+    _check_preference(preference)
+    change_with_bookings(
+        lambda: _awaiting_consent(person, now) if preference == ConsentPreference.ALWAYS else [],
+        lambda bookings: _apply_preference(person, preference, bookings, now),
+        extra_person_ids=[person.pk],
+    )
+
+
+def _awaiting_consent(person, now: datetime):
+    return Booking.objects.filter(
+        status__in=LIVE_STATUSES,
+        consents__person=person,
+        consents__state=ConsentState.PENDING,
+        shift__starts_at__gt=now,
+    ).values_list("pk", flat=True)
+
+
+def _apply_preference(person, preference: str, bookings: list[Booking], now: datetime) -> None:
+    """Under the locks of `change_with_bookings`: store it and, for `always`, give the waiting consents."""
+    profile = Profile.objects.get(pk=person.pk)
+    profile.consent_preference = preference
+    profile.save(update_fields=["consent_preference"])
+    person.profile = profile
+    if preference != ConsentPreference.ALWAYS:
+        return
+    for booking in bookings:
+        consent = booking.consents.filter(person=person, state=ConsentState.PENDING).first()
+        if consent is None or booking.status not in LIVE_STATUSES or booking.shift.starts_at <= now:
+            continue
+        consent.state, consent.source, consent.at = ConsentState.GIVEN, ConsentSource.PREFERENCE, now
+        consent.save(update_fields=["state", "source", "at"])
+        record_event(
+            booking=booking,
+            actor=person,
+            action="consent_given",
+            now=now,
+            from_status=booking.status,
+            to_status=booking.status,
+            code="preference",
+            actor_private=True,
+        )
+        settle(booking, actor=person, now=now, by_crew=True)
+
+
+def _clearance_note(clearance: Clearance) -> str:
+    until = clearance.valid_until.isoformat() if clearance.valid_until else "no expiry"
+    reference = f", reference {clearance.reference}" if clearance.reference else ""
+    return f"{clearance.kind}: {clearance.valid_from.isoformat()} to {until}{reference}"
 
 
 def add_clearance(
     *, actor, person, kind: str, valid_from: date, valid_until: date | None = None, reference: str = "", now: datetime
 ) -> Clearance:
-    ensure_may_record_clearances(actor)
+    ensure_may_record_clearances(actor, person.pk)
     if valid_until is not None and valid_until < valid_from:
         raise Invalid(
             "The clearance ends before it starts.", fields={"valid_until": ["Must be on or after valid_from."]}
@@ -184,23 +218,45 @@ def add_clearance(
             reference=reference or "",
             recorded_by=actor,
         )
+        record_event(
+            booking=None,
+            subject=person,
+            actor=actor,
+            action="clearance_recorded",
+            now=now,
+            code=kind,
+            note=_clearance_note(clearance),
+        )
     return clearance
 
 
 def remove_clearance(*, actor, clearance: Clearance, now: datetime) -> None:
-    """Remove a clearance; held bookings it no longer covers are cancelled (`clearance_lapsed`)."""
-    ensure_may_record_clearances(actor)
+    """Remove a clearance; held bookings it no longer covers are cancelled (`clearance_lapsed`), together."""
+    ensure_may_record_clearances(actor, clearance.person_id)
     person = clearance.person
-    with write_transaction():
-        lock_persons([person.pk])
+
+    def apply(bookings: list[Booking]) -> None:
+        note = _clearance_note(clearance)
         clearance.delete()
-    recheck_observer(person=person, now=now, actor=actor)
+        record_event(
+            booking=None,
+            subject=person,
+            actor=actor,
+            action="clearance_removed",
+            now=now,
+            code=clearance.kind,
+            note=note,
+        )
+        _cancel_lapsed(person, bookings, actor=actor, now=now)
+
+    change_with_bookings(lambda: _held_future(person, now), apply, extra_person_ids=[person.pk])
 
 
 def update_clearance(*, actor, clearance: Clearance, now: datetime, **changes) -> Clearance:
-    ensure_may_record_clearances(actor)
-    with write_transaction():
-        lock_persons([clearance.person_id])
+    ensure_may_record_clearances(actor, clearance.person_id)
+    person = clearance.person
+
+    def apply(bookings: list[Booking]) -> Clearance:
         for key in {"kind", "valid_from", "valid_until", "reference"} & changes.keys():
             setattr(clearance, key, changes[key])
         if clearance.valid_until is not None and clearance.valid_until < clearance.valid_from:
@@ -208,19 +264,30 @@ def update_clearance(*, actor, clearance: Clearance, now: datetime, **changes) -
                 "The clearance ends before it starts.", fields={"valid_until": ["Must be on or after valid_from."]}
             )
         clearance.save()
-    recheck_observer(person=clearance.person, now=now, actor=actor)
-    return clearance
+        record_event(
+            booking=None,
+            subject=person,
+            actor=actor,
+            action="clearance_changed",
+            now=now,
+            code=clearance.kind,
+            note=_clearance_note(clearance),
+        )
+        _cancel_lapsed(person, bookings, actor=actor, now=now)
+        return clearance
+
+    return change_with_bookings(lambda: _held_future(person, now), apply, extra_person_ids=[person.pk])
 
 
-def ensure_may_record_clearances(actor) -> None:
+def ensure_may_record_clearances(actor, person_id: int) -> None:
     if not (is_admin(actor) or lead_station_ids(actor)):
         raise Forbidden("Only admins and station leads record clearances.")
+    if actor.pk == person_id:
+        raise ConflictOfInterest("You cannot record, change or remove your own clearances; ask another lead.")
 
 
-def recheck_observer(*, person, now: datetime, actor=None) -> list[Booking]:
-    """Cancel the person's held bookings on future shifts that their clearances or age no longer allow."""
-    lapsed = []
-    booking_ids = list(
+def _held_future(person, now: datetime):
+    return (
         Booking.objects.filter(
             status__in=HELD_STATUSES,
             places__person=person,
@@ -230,43 +297,69 @@ def recheck_observer(*, person, now: datetime, actor=None) -> list[Booking]:
         .values_list("pk", flat=True)
         .distinct()
     )
-    for booking_id in booking_ids:
-        with write_transaction():
-            booking = lock_booking(booking_id)
-            if booking.status not in HELD_STATUSES:
-                continue
-            observer = User.objects.select_related("profile").get(pk=person.pk)
-            broken = rules.check_clearances(booking.shift, [observer]) or rules.check_ages(booking.shift, [observer])
-            if not broken:
-                continue
-            move_booking(
-                booking,
-                to=BookingStatus.CANCELLED,
-                actor=actor,
-                action="clearance_lapsed",
-                now=now,
-                code="clearance_lapsed",
-                note=broken[0].code,
-            )
-            notifications.tell_parties(booking, "cancelled", now=now, note=broken[0].detail)
-            promote_waitlist(booking.shift, now=now)
-            lapsed.append(booking)
+
+
+def recheck_observer(*, person, now: datetime, actor=None) -> list[Booking]:
+    """Cancel the person's held bookings on future shifts that their clearances or age no longer allow."""
+    return change_with_bookings(
+        lambda: _held_future(person, now),
+        lambda bookings: _cancel_lapsed(person, bookings, actor=actor, now=now),
+        extra_person_ids=[person.pk],
+    )
+
+
+def _cancel_lapsed(person, bookings: list[Booking], *, actor, now: datetime) -> list[Booking]:
+    """Under the locks of `change_with_bookings`: cancel what the person's clearances or age no longer allow."""
+    lapsed = []
+    observer = User.objects.select_related("profile").get(pk=person.pk)
+    for booking in bookings:
+        if booking.status not in HELD_STATUSES or booking.shift.starts_at <= now:
+            continue
+        if not booking.places.filter(person=person, state=PlaceState.HELD).exists():
+            continue
+        broken = rules.check_clearances(booking.shift, [observer]) or rules.check_ages(booking.shift, [observer])
+        if not broken:
+            continue
+        move_booking(
+            booking,
+            to=BookingStatus.CANCELLED,
+            actor=actor,
+            action="clearance_lapsed",
+            now=now,
+            code="clearance_lapsed",
+            note=broken[0].code,
+        )
+        notifications.tell_parties(booking, "cancelled", now=now, note=broken[0].detail)
+        promote_waitlist(booking.shift, now=now)
+        lapsed.append(booking)
     return lapsed
 
 
 def suspend_station(
     *, station_id: int, actor, until: datetime, reason: str, cancel_bookings: bool, now: datetime
 ) -> Station:
-    """Stop observations until `until`; optionally cancel what is booked before then."""
+    """Stop observations until `until`; optionally cancel what is booked before then, in the same transaction."""
     if until is None or getattr(until, "tzinfo", None) is None:
         raise Invalid("Give the end of the suspension with an offset.", fields={"until": ["Give an aware datetime."]})
     if not isinstance(reason, str) or not reason.strip():
         raise Invalid("Give a reason for the suspension.", fields={"reason": ["Give a reason."]})
     ensure_lead_or_admin(actor, station_id)
-    with write_transaction():
-        station = Station.objects.select_for_update().get(pk=station_id)
+    reason = reason.strip()
+
+    def find():
+        if not cancel_bookings:
+            return []
+        return Booking.objects.filter(
+            shift__station_id=station_id,
+            status__in=LIVE_STATUSES,
+            shift__starts_at__lt=until,
+            shift__starts_at__gt=now,
+        ).values_list("pk", flat=True)
+
+    def apply(bookings: list[Booking]) -> Station:
+        station = Station.objects.get(pk=station_id)
         station.suspended_until = until
-        station.suspension_reason = reason.strip()
+        station.suspension_reason = reason
         station.save(update_fields=["suspended_until", "suspension_reason"])
         record_event(
             booking=None,
@@ -275,33 +368,26 @@ def suspend_station(
             action="station_suspended",
             now=now,
             code="station_suspended",
-            note=reason.strip(),
+            note=reason,
         )
-    if cancel_bookings:
-        booking_ids = list(
-            Booking.objects.filter(
-                shift__station_id=station_id,
-                status__in=LIVE_STATUSES,
-                shift__starts_at__lt=until,
-                shift__starts_at__gt=now,
-            ).values_list("pk", flat=True)
-        )
-        for booking_id in booking_ids:
-            with write_transaction():
-                booking = lock_booking(booking_id)
-                if booking.status not in LIVE_STATUSES:
-                    continue
-                move_booking(
-                    booking,
-                    to=BookingStatus.CANCELLED,
-                    actor=actor,
-                    action="station_suspended",
-                    now=now,
-                    code="station_suspended",
-                    note=reason.strip(),
-                )
-                notifications.tell_parties(booking, "cancelled", now=now, note=reason.strip())
-    return station
+        for booking in bookings:
+            if booking.status not in LIVE_STATUSES:
+                continue
+            move_booking(
+                booking,
+                to=BookingStatus.CANCELLED,
+                actor=actor,
+                action="station_suspended",
+                now=now,
+                code="station_suspended",
+                note=reason,
+            )
+            notifications.tell_parties(booking, "cancelled", now=now, note=reason)
+        return station
+
+    if not Station.objects.filter(pk=station_id).exists():
+        raise NotFound("No station with that id.")
+    return change_with_bookings(find, apply, extra_station_ids=[station_id])
 
 
 def lift_suspension(*, station_id: int, actor, now: datetime) -> Station:
