@@ -211,11 +211,37 @@ class AuditEventAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
 
 
+@admin.action(description="Send again (a fresh set of attempts from now)")
+def send_again(modeladmin, request, queryset):
+    from .delivery import send_again as resend
+
+    count = resend(queryset.values_list("pk", flat=True), now=timezone.now())
+    messages.success(request, f"{count} notification(s) will be sent again.")
+
+
+class DeadFilter(admin.SimpleListFilter):
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return [("dead", "Dead (given up)"), ("waiting", "Waiting to send"), ("sent", "Sent")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "dead":
+            return queryset.exclude(dead_at=None)
+        if self.value() == "waiting":
+            return queryset.filter(sent_at=None, dead_at=None)
+        if self.value() == "sent":
+            return queryset.exclude(sent_at=None)
+        return queryset
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["id", "recipient", "kind", "subject", "created_at", "sent_at", "attempts"]
-    list_filter = ["kind"]
+    list_display = ["id", "recipient", "kind", "subject", "created_at", "sent_at", "dead_at", "attempts"]
+    list_filter = [DeadFilter, "kind"]
     readonly_fields = [f.name for f in Notification._meta.fields]
+    actions = [send_again]
 
 
 @admin.register(CalendarToken)

@@ -19,6 +19,8 @@ from .services import expire_due, write_transaction
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 10
+KEEP_SENT = timedelta(days=30)
 MAX_BACKOFF = timedelta(hours=1)
 REMINDER_AHEAD = timedelta(hours=24)
 
@@ -26,7 +28,9 @@ REMINDER_AHEAD = timedelta(hours=24)
 def claim(*, now: datetime, limit: int = 50) -> list[Notification]:
     """Lease due rows to this worker; SKIP LOCKED lets a second worker take different rows at once."""
     with transaction.atomic():
-        due = Notification.objects.filter(sent_at=None, next_attempt_at__lte=now).order_by("next_attempt_at", "id")
+        due = Notification.objects.filter(sent_at=None, dead_at=None, next_attempt_at__lte=now).order_by(
+            "next_attempt_at", "id"
+        )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         rows = list(due[:limit].values_list("pk", flat=True))
@@ -96,9 +100,30 @@ def deliver_batch(*, now: datetime | None = None, limit: int = 50) -> tuple[int,
 
 
 def _postpone(note: Notification, error: Exception, now: datetime) -> None:
+    """Try again later with exponential backoff; after MAX_ATTEMPTS the row is dead (SPEC §16)."""
+    if note.attempts >= MAX_ATTEMPTS:
+        logger.error("giving up on notification %s after %s attempts: %s", note.pk, note.attempts, error)
+        Notification.objects.filter(pk=note.pk).update(dead_at=now, last_error=str(error)[:2000])
+        return
     backoff = min(timedelta(seconds=30) * (2 ** max(note.attempts - 1, 0)), MAX_BACKOFF)
     logger.warning("could not send notification %s (attempt %s): %s", note.pk, note.attempts, error)
     Notification.objects.filter(pk=note.pk).update(next_attempt_at=now + backoff, last_error=str(error)[:2000])
+
+
+def send_again(notification_ids, *, now: datetime) -> int:
+    """Give dead (or failing) notifications a fresh set of attempts, from now."""
+    return Notification.objects.filter(pk__in=list(notification_ids), sent_at=None).update(
+        dead_at=None, attempts=0, next_attempt_at=now, last_error=""
+    )
+
+
+def prune(*, now: datetime) -> dict:
+    """Drop what nothing needs any more: sent mail after 30 days, idempotency records after a day."""
+    from .models import IdempotencyRecord
+
+    sent, _ = Notification.objects.filter(sent_at__lt=now - KEEP_SENT).delete()
+    keys, _ = IdempotencyRecord.objects.filter(created_at__lt=now - IdempotencyRecord.TTL).delete()
+    return {"notifications": sent, "idempotency_keys": keys}
 
 
 def queue_reminders(*, now: datetime) -> int:
@@ -124,4 +149,4 @@ def queue_reminders(*, now: datetime) -> int:
 
 def process_due(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
-    return {"expired": expire_due(now=now), "reminders": queue_reminders(now=now)}
+    return {"expired": expire_due(now=now), "reminders": queue_reminders(now=now), "pruned": prune(now=now)}

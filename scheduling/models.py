@@ -2,12 +2,14 @@
 
 import uuid
 import zoneinfo
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from .text import validate_single_line
 
 
 def validate_timezone(value: str) -> None:
@@ -29,7 +31,7 @@ class Profile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="profile"
     )
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True, validators=[validate_single_line])
     staff_number = models.CharField(max_length=40, unique=True, null=True, blank=True)
     date_of_birth = models.DateField(null=True, blank=True)
     is_requester = models.BooleanField(default=False)
@@ -47,9 +49,9 @@ def display_name(user) -> str:
 
 
 class Station(models.Model):
-    code = models.CharField(max_length=16, unique=True)
-    name = models.CharField(max_length=200)
-    address = models.CharField(max_length=500, blank=True)
+    code = models.CharField(max_length=16, unique=True, validators=[validate_single_line])
+    name = models.CharField(max_length=200, validators=[validate_single_line])
+    address = models.CharField(max_length=500, blank=True, validators=[validate_single_line])
     timezone = models.CharField(max_length=64, default="Europe/London", validators=[validate_timezone])
     min_notice_hours = models.PositiveIntegerField(default=72)
     max_observers_per_day = models.PositiveIntegerField(null=True, blank=True)
@@ -92,7 +94,7 @@ class ResourceKind(models.TextChoices):
 
 class Resource(models.Model):
     station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="resources")
-    call_sign = models.CharField(max_length=32)
+    call_sign = models.CharField(max_length=32, validators=[validate_single_line])
     kind = models.CharField(max_length=32, choices=ResourceKind.choices, default=ResourceKind.AMBULANCE)
     observer_seats = models.PositiveIntegerField(default=1)
 
@@ -411,6 +413,8 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Given up after too many failures (SPEC §16); the admin can send it again.
+    dead_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -430,6 +434,12 @@ class CalendarToken(models.Model):
 
 
 class IdempotencyRecord(models.Model):
+    """The first answer to a request sent with an Idempotency-Key, replayed to repeats for a day (SPEC §6)."""
+
+    TTL = timedelta(hours=24)
+    # A first request that never finishes (its process died) frees its key after this.
+    LEASE = timedelta(seconds=30)
+
     person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)

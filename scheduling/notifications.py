@@ -71,7 +71,8 @@ def queue(booking: Booking, kind: str, recipients, *, now: datetime, note: str =
                 recipient=person,
                 booking=booking,
                 kind=kind,
-                subject=SUBJECTS[kind].format(label=booking.shift.label)[:300],
+                # A header is one line, whatever the names in it hold.
+                subject=" ".join(SUBJECTS[kind].format(label=booking.shift.label).split())[:300],
                 body=_body(booking, kind, note),
                 attach_ics=kind == "approved",
                 dedupe_key=f"{dedupe}:{person.pk}" if dedupe else None,

@@ -1,9 +1,10 @@
 """Endpoints outside the API: the health check and the calendar feed (SPEC §9, §11)."""
 
 import gzip
+import sys
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import DatabaseError, DataError, IntegrityError, ProgrammingError, connection
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -102,6 +103,16 @@ def _accepts_gzip(request) -> bool:
     return False
 
 
+def unavailable(request):
+    detail = "Ridealong cannot reach its database just now; try again in a moment."
+    if request.path.startswith("/api/"):
+        response = JsonResponse({"code": "unavailable", "detail": detail}, status=503)
+    else:
+        response = HttpResponse(detail + "\n", status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = "5"
+    return response
+
+
 def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "not_found", "detail": "No such endpoint or object."}, status=404)
@@ -111,6 +122,10 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
+    # Called while the exception is being handled: a lost database is an outage to wait out, not a bug.
+    error = sys.exc_info()[1]
+    if isinstance(error, DatabaseError) and not isinstance(error, IntegrityError | DataError | ProgrammingError):
+        return unavailable(request)
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
     from django.views.defaults import server_error as default

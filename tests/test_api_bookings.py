@@ -178,6 +178,21 @@ def test_idempotency_key_in_flight_answers_409_with_retry_after(api, requester, 
     assert response["Retry-After"]
 
 
+def test_a_key_whose_first_request_died_is_free_again_after_thirty_seconds(api, requester, night):
+    body = {"shift": night.pk, "purpose": "Nights"}
+    digest = __import__("hashlib").sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    # What a worker killed mid-request leaves behind: a claimed key and no answer.
+    IdempotencyRecord.objects.create(person=requester, key="k4", request_hash=digest, created_at=NOW)
+    with time_machine.travel(NOW + timedelta(seconds=29), tick=False):
+        early = post(api(requester), "/api/v1/bookings", body, HTTP_IDEMPOTENCY_KEY="k4")
+    assert (early.status_code, early.json()["code"]) == (409, "idempotency_in_progress")
+    with time_machine.travel(NOW + timedelta(seconds=31), tick=False):
+        retried = post(api(requester), "/api/v1/bookings", body, HTTP_IDEMPOTENCY_KEY="k4")
+        again = post(api(requester), "/api/v1/bookings", body, HTTP_IDEMPOTENCY_KEY="k4")
+    assert retried.status_code == 201 and again.json() == retried.json()
+    assert Booking.objects.count() == 1
+
+
 def test_idempotency_records_expire_after_a_day(api, requester, night):
     body = {"shift": night.pk, "purpose": "Nights"}
     post(api(requester), "/api/v1/bookings", body, HTTP_IDEMPOTENCY_KEY="k3")

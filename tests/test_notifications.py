@@ -133,13 +133,69 @@ def test_process_due_expires_and_reminds_once(requester, paramedic, technician, 
     services.approve_booking(booking_id=pending.pk, lead=lead, now=NOW)
     day_before = night.starts_at - timedelta(hours=23)
     first = process_due(now=day_before)
-    assert first == {"expired": 0, "reminders": 3}  # the observer and both crew
-    assert process_due(now=day_before + timedelta(minutes=1)) == {"expired": 0, "reminders": 0}
+    assert (first["expired"], first["reminders"]) == (0, 3)  # the observer and both crew
+    again = process_due(now=day_before + timedelta(minutes=1))
+    assert (again["expired"], again["reminders"]) == (0, 0)
     waiting_requester = make_person("late", requester=True)
     late = services.request_booking(requested_by=waiting_requester, shift_id=night.pk, purpose="x", now=NOW)
     assert late.status == "pending"
     assert process_due(now=night.starts_at)["expired"] == 1
-    assert process_due(now=night.starts_at) == {"expired": 0, "reminders": 0}
+    last = process_due(now=night.starts_at)
+    assert (last["expired"], last["reminders"]) == (0, 0)
+
+
+def test_a_notification_that_keeps_failing_is_dead_after_ten_tries_and_can_be_sent_again(
+    requester, night, book, settings, admin_client
+):
+    from scheduling.delivery import deliver_batch
+
+    settings.EMAIL_BACKEND = "tests.test_notifications.FailingBackend"
+    book(requester, night)
+    note = Notification.objects.order_by("id").first()
+    at = NOW
+    for _ in range(10):
+        Notification.objects.filter(pk=note.pk).update(next_attempt_at=at)
+        deliver_batch(now=at)
+        at += timedelta(hours=2)
+    note.refresh_from_db()
+    assert note.dead_at is not None and note.attempts == 10 and note.sent_at is None
+    Notification.objects.filter(pk=note.pk).update(next_attempt_at=at)
+    deliver_batch(now=at)
+    note.refresh_from_db()
+    assert note.attempts == 10  # dead: not tried again
+    listed = admin_client.get("/admin/scheduling/notification/?delivery=dead")
+    assert str(note.pk) in listed.content.decode()
+    admin_client.post("/admin/scheduling/notification/", {"action": "send_again", "_selected_action": [note.pk]})
+    note.refresh_from_db()
+    assert note.dead_at is None and note.attempts == 0
+
+
+def test_process_due_prunes_old_sent_mail_and_idempotency_records(requester, night, book):
+    from scheduling.models import IdempotencyRecord
+
+    book(requester, night)
+    Notification.objects.update(sent_at=NOW)
+    IdempotencyRecord.objects.create(person=requester, key="old", request_hash="x", created_at=NOW)
+    kept = process_due(now=NOW + timedelta(days=29))["pruned"]
+    assert kept == {"notifications": 0, "idempotency_keys": 1}
+    sent = Notification.objects.filter(sent_at=NOW).count()
+    assert sent > 0
+    assert process_due(now=NOW + timedelta(days=31))["pruned"]["notifications"] == sent
+    assert not Notification.objects.filter(sent_at=NOW).exists()
+
+
+class FailingBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def open(self):
+        return True
+
+    def close(self):
+        pass
+
+    def send_messages(self, messages):
+        raise OSError("the mail server said no")
 
 
 @pytest.mark.django_db(transaction=True)

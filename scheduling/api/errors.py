@@ -3,6 +3,7 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -56,6 +57,8 @@ def error_response(code: str, detail: str, status_code: int, *, fields=None, hea
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        return error_response("too_large", "The request body is too large; send less.", 413)
     if isinstance(exc, BookingError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         fields = exc.fields if exc.fields is not None else ({} if exc.status == 400 else None)

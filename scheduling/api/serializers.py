@@ -54,6 +54,17 @@ class StrictSerializer(serializers.Serializer):
         unknown = sorted(set(data) - writable)
         if unknown:
             raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
+        # DRF would turn 42 into "42"; text fields take JSON strings only.
+        not_text = {
+            name: ["Send text (a JSON string)."]
+            for name, field in self.fields.items()
+            if isinstance(field, serializers.CharField)
+            and name in data
+            and data[name] is not None
+            and not isinstance(data[name], str)
+        }
+        if not_text:
+            raise serializers.ValidationError(not_text)
         return super().to_internal_value(data)
 
 

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-from datetime import timedelta
 
 from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, transaction
@@ -21,7 +20,7 @@ from ..access import is_admin, lead_station_ids
 from ..auth import locked_until
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError, Forbidden, Invalid, NotFound, TooManyAttempts
-from ..models import AuditEvent, Booking, Clearance, Resource, Shift, Station
+from ..models import AuditEvent, Booking, Clearance, IdempotencyRecord, Resource, Shift, Station
 from ..services import accounts
 from . import serializers as s
 from .errors import error_response
@@ -556,13 +555,12 @@ class BookingListView(GenericAPIView):
         return Response(s.BookingSerializer(booking, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
+IDEMPOTENCY_TTL = IdempotencyRecord.TTL
+IDEMPOTENCY_LEASE = IdempotencyRecord.LEASE
 
 
 def idempotent(request, key: str, run) -> Response:
     """Replay the first response to a repeated key and body; refuse a reused key (SPEC §6)."""
-    from ..models import IdempotencyRecord
-
     if not key or len(key) > 255 or not all(32 <= ord(c) < 127 for c in key):
         raise Invalid(
             "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is a good choice).",
@@ -593,13 +591,21 @@ def idempotent(request, key: str, run) -> Response:
                 "idempotency_key_reused", "This Idempotency-Key was used with a different body; use a new key.", 422
             )
         if record.status_code is None:
-            return error_response(
-                "idempotency_in_progress",
-                "The first request with this key is still running.",
-                409,
-                headers={"Retry-After": "1"},
-            )
-        return Response(record.response_body, status=record.status_code)
+            # A first request whose process died (a killed worker) never finishes: after the lease
+            # the key is free again, and exactly one repeat may take it over.
+            taken = record.created_at <= now - IDEMPOTENCY_LEASE and IdempotencyRecord.objects.filter(
+                pk=record.pk, status_code__isnull=True, created_at=record.created_at
+            ).update(created_at=now)
+            if not taken:
+                wait = max(1, int((record.created_at + IDEMPOTENCY_LEASE - now).total_seconds()))
+                return error_response(
+                    "idempotency_in_progress",
+                    "The first request with this key is still running.",
+                    409,
+                    headers={"Retry-After": str(min(wait, 5))},
+                )
+        else:
+            return Response(record.response_body, status=record.status_code)
     try:
         response = run()
     except BookingError as error:

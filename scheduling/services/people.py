@@ -25,6 +25,7 @@ from ..models import (
     Profile,
     Station,
 )
+from ..text import ensure_single_line
 from .accounts import revoke_all_api_tokens
 from .base import (
     change_with_bookings,
@@ -56,6 +57,7 @@ def create_person(
     is_active: bool = True,
     is_staff: bool = False,
 ) -> User:
+    ensure_single_line(username=username, name=name, staff_number=staff_number)
     if password:
         check_password_strength(password, User(username=username, email=email or ""))
     try:
@@ -92,6 +94,7 @@ def update_person(*, person, now: datetime, actor=None, **changes) -> User:
     if preference is not None:
         _check_preference(preference)
     password = changes.pop("password", None)
+    ensure_single_line(**{k: v for k, v in changes.items() if k in ("username", "name", "staff_number")})
     if password:
         check_password_strength(password, person)
     recheck = "date_of_birth" in changes

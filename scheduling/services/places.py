@@ -7,6 +7,7 @@ from django.db import IntegrityError
 
 from ..errors import Forbidden, Invalid
 from ..models import Resource, Shift, Station
+from ..text import ensure_single_line
 from .base import ensure_lead_or_admin, is_admin, lock_persons, record_event, write_transaction
 from .bookings import promote_station
 
@@ -39,6 +40,7 @@ def _check_leads(lead_ids) -> list[int]:
 def create_station(*, actor, code: str, name: str, leads=(), now: datetime, **settings) -> Station:
     if not is_admin(actor):
         raise Forbidden("Only admins create stations.")
+    ensure_single_line(code=code, name=name, address=settings.get("address"))
     lead_ids = _check_leads(leads)
     try:
         with write_transaction():
@@ -56,6 +58,7 @@ def update_station(*, actor, station_id: int, now: datetime, **changes) -> Stati
     ensure_lead_or_admin(actor, station_id)
     if ("code" in changes or "leads" in changes) and not is_admin(actor):
         raise Forbidden("Only admins change a station's code or leads.")
+    ensure_single_line(**{k: v for k, v in changes.items() if k in ("code", "name", "address")})
     lead_ids = _check_leads(changes["leads"]) if "leads" in changes else None
     try:
         with write_transaction():
@@ -99,6 +102,7 @@ def create_resource(
     if not Station.objects.filter(pk=station_id).exists():
         raise Invalid("Unknown station.", fields={"station": ["No station has that id."]})
     ensure_lead_or_admin(actor, station_id)
+    ensure_single_line(call_sign=call_sign)
     try:
         with write_transaction():
             return Resource.objects.create(
@@ -113,6 +117,7 @@ def update_resource(*, actor, resource: Resource, now: datetime, **changes) -> R
     if "station_id" in changes and changes["station_id"] != resource.station_id:
         raise Invalid("A resource stays at its station.", fields={"station": ["Cannot move a resource."]})
     fields = [k for k in ("call_sign", "kind", "observer_seats") if k in changes]
+    ensure_single_line(**{k: changes[k] for k in fields if k == "call_sign"})
     try:
         with write_transaction():
             for key in fields:

@@ -1,9 +1,12 @@
 """Forms parse input only; every rule is checked by the services they hand it to."""
 
+from datetime import date
+
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django.utils import timezone
 
@@ -13,10 +16,24 @@ from ..models import ConsentPreference, Station
 User = get_user_model()
 
 
+class BoundedDateField(forms.DateField):
+    """A date a schedule can hold: far-off years are refused rather than overflowing date arithmetic."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            validators=[
+                MinValueValidator(date(2000, 1, 1), "Choose a date from the year 2000 on."),
+                MaxValueValidator(date(2100, 12, 31), "Choose a date before the year 2101."),
+            ],
+            widget=forms.DateInput(attrs={"type": "date"}),
+            **kwargs,
+        )
+
+
 class ShiftSearchForm(forms.Form):
     station = forms.ModelChoiceField(queryset=Station.objects.all(), required=False, empty_label="Any station")
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = BoundedDateField(required=False, label="From")
+    date_to = BoundedDateField(required=False, label="To")
     time_of_day = forms.ChoiceField(
         choices=[("", "Day or night"), ("day", "Day"), ("night", "Night")], required=False, label="Day or night"
     )

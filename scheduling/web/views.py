@@ -199,14 +199,26 @@ def approve(request, pk):
     )
 
 
+def _valid(form, request, pk):
+    """The form's data, or None after telling the reader what was wrong (it never reaches a service)."""
+    if form.is_valid():
+        return form.cleaned_data
+    for errors in form.errors.values():
+        messages.error(request, errors[0])
+        break
+    return None
+
+
 @login_required
 @require_POST
 def decline(request, pk):
-    reason = request.POST.get("reason", "")
+    data = _valid(ReasonForm(request.POST), request, pk)
+    if data is None:
+        return redirect("web:booking", pk=pk)
     return _act(
         request,
         pk,
-        lambda b: services.decline_booking(booking_id=b.pk, lead=request.user, reason=reason, now=_now()),
+        lambda b: services.decline_booking(booking_id=b.pk, lead=request.user, reason=data["reason"], now=_now()),
         "Declined. The requester has been told.",
     )
 
@@ -214,11 +226,13 @@ def decline(request, pk):
 @login_required
 @require_POST
 def cancel(request, pk):
-    reason = request.POST.get("reason", "")
+    data = _valid(OptionalReasonForm(request.POST), request, pk)
+    if data is None:
+        return redirect("web:booking", pk=pk)
     return _act(
         request,
         pk,
-        lambda b: services.cancel_booking(booking_id=b.pk, actor=request.user, reason=reason, now=_now()),
+        lambda b: services.cancel_booking(booking_id=b.pk, actor=request.user, reason=data["reason"], now=_now()),
         "Cancelled.",
     )
 
@@ -226,8 +240,9 @@ def cancel(request, pk):
 @login_required
 @require_POST
 def consent(request, pk):
-    decision = request.POST.get("decision", "")
-    note = request.POST.get("note", "")
+    data = _valid(ConsentForm(request.POST), request, pk)
+    if data is None:
+        return redirect("web:booking", pk=pk)
     labels = {
         "give": "Consent given. Thank you.",
         "decline": "Declined. Only the station's leads see it was you.",
@@ -237,9 +252,9 @@ def consent(request, pk):
         request,
         pk,
         lambda b: services.respond_to_booking(
-            booking_id=b.pk, person=request.user, decision=decision, note=note, now=_now()
+            booking_id=b.pk, person=request.user, decision=data["decision"], note=data["note"], now=_now()
         ),
-        labels.get(decision, "Done."),
+        labels[data["decision"]],
     )
 
 

@@ -7,7 +7,7 @@ from scheduling.selectors import forget_absorbed_feed_changes
 class Command(BaseCommand):
     help = (
         "Expire bookings whose shift has started, queue 24-hour reminders and drop calendar-feed change "
-        "notes no feed needs any more. Safe to run every minute."
+        "notes, sent mail and idempotency records nothing needs any more. Safe to run every minute."
     )
 
     def handle(self, *args, **options):
@@ -15,5 +15,6 @@ class Command(BaseCommand):
         dropped = forget_absorbed_feed_changes()
         self.stdout.write(
             f"Expired {result['expired']} booking(s); queued {result['reminders']} reminder(s); "
-            f"dropped {dropped} feed change note(s)."
+            f"dropped {dropped} feed change note(s), {result['pruned']['notifications']} sent notification(s) "
+            f"and {result['pruned']['idempotency_keys']} idempotency record(s)."
         )
