@@ -199,7 +199,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "scheduling.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "scheduling.api.schema.RidealongSchema",
     "EXCEPTION_HANDLER": "scheduling.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["scheduling.api.parsers.StrictJSONParser"],
@@ -211,6 +211,19 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per closed set, so generated clients get one enum type for each.
+    "ENUM_NAME_OVERRIDES": {
+        "BookingStatusEnum": "scheduling.models.BookingStatus",
+        "ShiftStatusEnum": "scheduling.models.ShiftStatus",
+        "ConsentPreferenceEnum": "scheduling.models.ConsentPreference",
+        "ConsentStateEnum": "scheduling.models.ConsentState",
+        "ConsentSourceEnum": "scheduling.models.ConsentSource",
+        "CrewRoleEnum": "scheduling.models.CrewRole",
+        "ResourceKindEnum": "scheduling.models.ResourceKind",
+        "OutcomeEnum": "scheduling.models.Outcome",
+        "CancelReasonEnum": "scheduling.api.serializers.CANCEL_REASONS",
+    },
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
 }
 
 LOGGING = {

@@ -3,18 +3,15 @@
 Every generated request, valid or malformed, must get a non-5xx answer that matches the schema.
 """
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.live import PASSWORD, call, demo_server
+
 ST = Path(sys.executable).with_name("st")
 
 pytestmark = [
@@ -26,81 +23,23 @@ pytestmark = [
 PASSES = [("rachel", True), ("lee", True), ("admin", False), ("admin", True)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _call(url, body=None, token=None):
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **({"Authorization": f"Token {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
-        return json.load(response)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'fuzz.sqlite3'}",
-        "DEBUG": "false",
-        "SITE_URL": "http://127.0.0.1",
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    port = _free_port()
-    # The server's log goes to a file: a pipe nobody reads fills up and stalls the server.
-    log = open(folder / "server.log", "w")  # noqa: SIM115 - closed at teardown
-    # Several worker processes, so that the four fuzzing runs below can go side by side.
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "3",
-            "--timeout",
-            "60",
-            "backend.wsgi",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)  # noqa: S310 - loopback only
-            break
-        except OSError:
-            time.sleep(0.1)
-    tokens = {
-        u: _call(base + "/api/v1/auth/token", {"username": u, "password": "ridealong-demo"})["token"]
-        for u in ("rachel", "pat", "lee", "admin")
-    }
-    # Give the pinned id 1 a booking to act on: the first open DA12 night at Loughborough.
-    shifts = _call(base + "/api/v1/shifts?available=true&station=1&page_size=200", token=tokens["rachel"])
-    night = next(s for s in shifts["results"] if s["starts_at"][11:13] == "19" and s["resource"] == 1)
-    _call(
-        base + "/api/v1/bookings",
-        {"shift": night["id"], "observers": [2, 3], "purpose": "Fuzzing"},
-        token=tokens["rachel"],
-    )
-    yield base, tokens, folder
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
-    errors = (folder / "server.log").read_text()
-    assert "Traceback" not in errors, errors[errors.index("Traceback") - 200 :][:4000]
+    with demo_server(folder) as base:
+        tokens = {
+            u: call(base + "/api/v1/auth/token", {"username": u, "password": PASSWORD})["token"]
+            for u in ("rachel", "pat", "lee", "admin")
+        }
+        # Give the pinned id 1 a booking to act on: the first open DA12 night at Loughborough.
+        shifts = call(base + "/api/v1/shifts?available=true&station=1&page_size=200", token=tokens["rachel"])
+        night = next(s for s in shifts["results"] if s["starts_at"][11:13] == "19" and s["resource"] == 1)
+        call(
+            base + "/api/v1/bookings",
+            {"shift": night["id"], "observers": [2, 3], "purpose": "Fuzzing"},
+            token=tokens["rachel"],
+        )
+        yield base, tokens, folder
 
 
 @pytest.fixture(scope="module")

@@ -24,20 +24,33 @@ CODES = {
 }
 
 
-def _flatten(detail) -> dict:
-    if isinstance(detail, dict):
-        return {key: _messages(value) for key, value in detail.items()}
-    return {"non_field_errors": _messages(detail)}
+def _is_index_messages(key, value) -> bool:
+    return isinstance(key, int) and isinstance(value, list) and all(isinstance(m, str) for m in value)
 
 
-def _messages(value):
-    if isinstance(value, dict):
-        return {k: _messages(v) for k, v in value.items()}
-    if isinstance(value, list):
-        if all(isinstance(v, str) for v in value):
-            return [str(v) for v in value]
-        return [_messages(v) for v in value]
-    return [str(value)]
+def _flatten(detail) -> dict[str, list[str]]:
+    """DRF's error detail as one flat map of field to messages: nested fields get dotted names (`crew.0.role`)."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(value, name: str) -> None:
+        if name and isinstance(value, dict) and value and all(_is_index_messages(k, v) for k, v in value.items()):
+            # A list of plain values (observer ids): its messages belong to the list's own name.
+            for item in value.values():
+                walk(item, name)
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{name}.{key}" if name else str(key))
+        elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+            for index, item in enumerate(value):
+                walk(item, f"{name}.{index}" if name else str(index))
+        elif isinstance(value, list):
+            flat.setdefault(name or "non_field_errors", []).extend(str(v) for v in value)
+        else:
+            flat.setdefault(name or "non_field_errors", []).append(str(value))
+
+    walk(detail, "")
+    return flat
 
 
 def _first_message(fields) -> str:

@@ -14,8 +14,11 @@ from ..access import lead_station_ids
 from ..models import (
     AuditEvent,
     Booking,
+    BookingStatus,
     Clearance,
     ConsentPreference,
+    ConsentSource,
+    ConsentState,
     CrewRole,
     Outcome,
     Resource,
@@ -32,7 +35,7 @@ User = get_user_model()
 
 
 # Ids beyond this cannot exist; refusing them early keeps them away from 64-bit database columns.
-MAX_ID = 2**62
+MAX_ID = access.MAX_ID
 # Datetimes outside these years are typos, and near the ends of Python's range arithmetic overflows.
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 
@@ -295,9 +298,25 @@ class BookingRequestSerializer(StrictSerializer):
 
 class ConsentEntrySerializer(serializers.Serializer):
     person = serializers.IntegerField()
-    state = serializers.CharField()
-    source = serializers.CharField(allow_null=True)
-    at = serializers.CharField(allow_null=True)
+    state = serializers.ChoiceField(choices=ConsentState.choices)
+    source = serializers.ChoiceField(choices=ConsentSource.choices, allow_null=True)
+    at = serializers.DateTimeField(allow_null=True)
+
+
+# Why a booking ended: SPEC §5.1's system reasons and who ended it otherwise.
+CANCEL_REASONS = [
+    "shift_cancelled",
+    "consent_withdrawn",
+    "shift_changed",
+    "station_suspended",
+    "clearance_lapsed",
+    "seats_reduced",
+    "crew_declined",
+    "lead_declined",
+    "lead_cancelled",
+    "requester_cancelled",
+    "observer_cancelled",
+]
 
 
 class BookingSerializer(serializers.Serializer):
@@ -308,13 +327,13 @@ class BookingSerializer(serializers.Serializer):
     observers = serializers.ListField(child=serializers.IntegerField())
     purpose = serializers.CharField()
     allow_waitlist = serializers.BooleanField()
-    status = serializers.CharField()
-    cancel_reason = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=BookingStatus.choices)
+    cancel_reason = serializers.ChoiceField(choices=CANCEL_REASONS, allow_null=True)
     revision = serializers.IntegerField()
     lead_approved = serializers.BooleanField()
     consent = serializers.ChoiceField(choices=["pending", "given", "declined"])
-    consents = ConsentEntrySerializer(many=True, required=False)
-    outcome = serializers.CharField(allow_null=True)
+    consents = ConsentEntrySerializer(many=True, required=False, help_text="Leads and admins only.")
+    outcome = serializers.ChoiceField(choices=Outcome.choices, allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -368,8 +387,8 @@ class AuditEventSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     actor = serializers.IntegerField(allow_null=True)
     action = serializers.CharField()
-    from_status = serializers.CharField(allow_null=True)
-    to_status = serializers.CharField(allow_null=True)
+    from_status = serializers.ChoiceField(choices=BookingStatus.choices, allow_null=True)
+    to_status = serializers.ChoiceField(choices=BookingStatus.choices, allow_null=True)
     code = serializers.CharField(allow_null=True)
     note = serializers.CharField(allow_null=True)
 
@@ -388,8 +407,13 @@ class AuditEventSerializer(serializers.Serializer):
 
 
 class CalendarLinkSerializer(serializers.Serializer):
-    url = serializers.CharField()
-    webcal_url = serializers.CharField()
+    url = serializers.CharField(help_text="https:// address, for Google's “From URL”.")
+    webcal_url = serializers.CharField(help_text="webcal:// address, for Apple Calendar and Outlook.")
+    google_url = serializers.CharField(help_text="Google Calendar's one-click subscribe link.")
+
+
+class MePatchSerializer(StrictSerializer):
+    consent_preference = serializers.ChoiceField(choices=ConsentPreference.choices, required=False)
 
 
 __all__ = ["Clearance", "Resource", "Shift", "Station", "User"]

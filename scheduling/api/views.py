@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
@@ -32,6 +33,15 @@ def parse(serializer_class, request, *, partial=False, **kwargs):
     serializer = serializer_class(data=request.data, partial=partial, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def created(body: dict, url_name: str, pk: int, **headers) -> Response:
+    """201 with the new object and its address (SPEC §6)."""
+    response = Response(body, status=status.HTTP_201_CREATED)
+    response["Location"] = reverse(url_name, kwargs={"pk": pk})
+    for key, value in headers.items():
+        response[key.replace("_", "-")] = value
+    return response
 
 
 def viewer(request) -> dict:
@@ -82,10 +92,7 @@ class TokenView(GenericAPIView):
             )
         token, secret = accounts.issue_api_token(person=user, name=data.get("name", ""), now=timezone.now())
         body = {**s.ApiTokenSerializer(token).data, "token": secret}
-        response = Response(body, status=status.HTTP_201_CREATED)
-        response["Cache-Control"] = "no-store"
-        response["Location"] = reverse("api-api-token", args=[token.pk])
-        return response
+        return created(body, "api-api-token", token.pk, Cache_Control="no-store")
 
 
 class TokenListView(GenericAPIView):
@@ -112,11 +119,13 @@ class MeView(GenericAPIView):
     queryset = User.objects.none()
     serializer_class = s.MeSerializer
 
+    @extend_schema(operation_id="me_retrieve")
     def get(self, request):
         return Response(s.MeSerializer(request.user).data)
 
+    @extend_schema(operation_id="me_update", request=s.MePatchSerializer)
     def patch(self, request):
-        data = parse(s.MeSerializer, request, partial=True)
+        data = parse(s.MePatchSerializer, request)
         if "consent_preference" in data:
             services.set_consent_preference(
                 person=request.user, preference=data["consent_preference"], now=timezone.now()
@@ -128,6 +137,7 @@ class CalendarLinkView(GenericAPIView):
     queryset = User.objects.none()
     serializer_class = s.CalendarLinkSerializer
 
+    @extend_schema(operation_id="calendar_link_create", request=None, responses={201: s.CalendarLinkSerializer})
     def post(self, request):
         token = services.issue_calendar_token(person=request.user, now=timezone.now())
         response = Response(calendar_urls(token, request.build_absolute_uri("/")), status=status.HTTP_201_CREATED)
@@ -135,7 +145,7 @@ class CalendarLinkView(GenericAPIView):
         response["Cache-Control"] = "no-store"
         return response
 
-    @extend_schema(responses={204: None})
+    @extend_schema(operation_id="calendar_link_destroy", responses={204: None})
     def delete(self, request):
         if not services.revoke_calendar_token(person=request.user):
             raise NotFound("You have no calendar link.")
@@ -151,12 +161,13 @@ class StationListView(GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(s.StationSerializer(page, many=True).data)
 
+    @extend_schema(operation_id="stations_create", responses={201: s.StationSerializer})
     def post(self, request):
         if not is_admin(request.user):
             raise Forbidden("Only admins create stations.")
         data = parse(s.StationSerializer, request)
         station = services.create_station(actor=request.user, now=timezone.now(), **data)
-        return Response(s.StationSerializer(station).data, status=status.HTTP_201_CREATED)
+        return created(s.StationSerializer(station).data, "api-station", station.pk)
 
 
 def station_or_404(pk) -> Station:
@@ -173,9 +184,11 @@ class StationDetailView(GenericAPIView):
     def get_object(self):
         return station_or_404(self.kwargs["pk"])
 
+    @extend_schema(operation_id="stations_retrieve")
     def get(self, request, pk):
         return Response(s.StationSerializer(self.get_object()).data)
 
+    @extend_schema(operation_id="stations_update")
     def patch(self, request, pk):
         station = self.get_object()
         data = parse(s.StationSerializer, request, partial=True)
@@ -187,14 +200,14 @@ class StationSuspendView(GenericAPIView):
     queryset = Station.objects.none()
     serializer_class = s.SuspendSerializer
 
-    @extend_schema(responses=s.StationSerializer)
+    @extend_schema(operation_id="stations_suspend", responses={200: s.StationSerializer})
     def post(self, request, pk):
         station = station_or_404(pk)
         data = parse(s.SuspendSerializer, request)
         station = services.suspend_station(station_id=station.pk, actor=request.user, now=timezone.now(), **data)
         return Response(s.StationSerializer(station).data)
 
-    @extend_schema(responses=s.StationSerializer)
+    @extend_schema(operation_id="stations_lift_suspension", responses={200: s.StationSerializer})
     def delete(self, request, pk):
         station = station_or_404(pk)
         station = services.lift_suspension(station_id=station.pk, actor=request.user, now=timezone.now())
@@ -205,7 +218,11 @@ class ResourceListView(GenericAPIView):
     serializer_class = s.ResourceSerializer
     queryset = Resource.objects.order_by("station_id", "call_sign")
 
-    @extend_schema(operation_id="resources_list", responses=s.ResourceSerializer(many=True))
+    @extend_schema(
+        operation_id="resources_list",
+        responses=s.ResourceSerializer(many=True),
+        parameters=[OpenApiParameter("station", int, description="only this station's resources")],
+    )
     def get(self, request):
         qs = self.get_queryset()
         station = request.query_params.get("station")
@@ -214,12 +231,13 @@ class ResourceListView(GenericAPIView):
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(s.ResourceSerializer(page, many=True).data)
 
+    @extend_schema(operation_id="resources_create", responses={201: s.ResourceSerializer})
     def post(self, request):
         data = parse(s.ResourceSerializer, request)
         resource = services.create_resource(
             actor=request.user, station_id=data.pop("station_id"), now=timezone.now(), **data
         )
-        return Response(s.ResourceSerializer(resource).data, status=status.HTTP_201_CREATED)
+        return created(s.ResourceSerializer(resource).data, "api-resource", resource.pk)
 
 
 class ResourceDetailView(GenericAPIView):
@@ -232,9 +250,11 @@ class ResourceDetailView(GenericAPIView):
             raise NotFound("No resource with that id.")
         return resource
 
+    @extend_schema(operation_id="resources_retrieve")
     def get(self, request, pk):
         return Response(s.ResourceSerializer(self.get_object()).data)
 
+    @extend_schema(operation_id="resources_update")
     def patch(self, request, pk):
         resource = self.get_object()
         data = parse(s.ResourceSerializer, request, partial=True)
@@ -253,12 +273,13 @@ class PersonListView(GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(s.PersonSerializer(page, many=True, context=viewer(request)).data)
 
+    @extend_schema(operation_id="people_create", responses={201: s.PersonSerializer})
     def post(self, request):
         if not is_admin(request.user):
             raise Forbidden("Only admins add people.")
         data = parse(s.PersonSerializer, request)
         person = services.create_person(**data)
-        return Response(s.PersonSerializer(person, context=viewer(request)).data, status=status.HTTP_201_CREATED)
+        return created(s.PersonSerializer(person, context=viewer(request)).data, "api-person", person.pk)
 
 
 class PersonLookupView(GenericAPIView):
@@ -294,9 +315,11 @@ class PersonDetailView(GenericAPIView):
     queryset = User.objects.none()
     serializer_class = s.PersonSerializer
 
+    @extend_schema(operation_id="people_retrieve")
     def get(self, request, pk):
         return Response(s.PersonSerializer(person_for(request.user, pk), context=viewer(request)).data)
 
+    @extend_schema(operation_id="people_update")
     def patch(self, request, pk):
         person = person_for(request.user, pk)
         if not is_admin(request.user):
@@ -333,18 +356,19 @@ class ClearanceListView(GenericAPIView):
         page = self.paginate_queryset(Clearance.objects.filter(person=person).order_by("kind", "valid_from", "id"))
         return self.get_paginated_response(s.ClearanceSerializer(page, many=True).data)
 
+    @extend_schema(operation_id="clearances_create", responses={201: s.ClearanceSerializer})
     def post(self, request, pk):
         person = person_for(request.user, pk)
         data = parse(s.ClearanceSerializer, request)
         clearance = services.add_clearance(actor=request.user, person=person, now=timezone.now(), **data)
-        return Response(s.ClearanceSerializer(clearance).data, status=status.HTTP_201_CREATED)
+        return created(s.ClearanceSerializer(clearance).data, "api-clearance", clearance.pk)
 
 
 class ClearanceDetailView(GenericAPIView):
     queryset = Clearance.objects.none()
     serializer_class = s.ClearanceSerializer
 
-    @extend_schema(responses={204: None})
+    @extend_schema(operation_id="clearances_destroy", responses={204: None})
     def delete(self, request, pk):
         clearance = Clearance.objects.select_related("person").filter(pk=get_int(pk, "clearance")).first()
         if clearance is None or not (access.may_read_people(request.user) or clearance.person_id == request.user.pk):
@@ -377,8 +401,8 @@ SHIFT_FILTERS = [
     OpenApiParameter("station", int),
     OpenApiParameter("resource", int),
     OpenApiParameter("status", str, enum=["scheduled", "cancelled"]),
-    OpenApiParameter("from", str, description="aware datetime; shifts overlapping [from, to)"),
-    OpenApiParameter("to", str, description="aware datetime"),
+    OpenApiParameter("from", OpenApiTypes.DATETIME, description="with an offset; shifts overlapping [from, to)"),
+    OpenApiParameter("to", OpenApiTypes.DATETIME, description="with an offset"),
     OpenApiParameter("available", bool, description="open to a new request now with a free seat"),
 ]
 
@@ -406,6 +430,7 @@ class ShiftListView(GenericAPIView):
         page = self.paginate_queryset(qs.order_by("starts_at", "id"))
         return self.get_paginated_response(s.ShiftSerializer(page, many=True, context={"request": request}).data)
 
+    @extend_schema(operation_id="shifts_create", responses={201: s.ShiftSerializer})
     def post(self, request):
         data = parse(s.ShiftSerializer, request)
         shift = services.create_shift(
@@ -419,7 +444,7 @@ class ShiftListView(GenericAPIView):
             crew=_crew_pairs(data.get("crew", [])),
             now=timezone.now(),
         )
-        return Response(ShiftDetailView.present(request, shift.pk), status=status.HTTP_201_CREATED)
+        return created(ShiftDetailView.present(request, shift.pk), "api-shift", shift.pk)
 
 
 def _crew_pairs(entries) -> list[tuple[int, str]]:
@@ -446,9 +471,11 @@ class ShiftDetailView(GenericAPIView):
             raise NotFound("No shift with that id.")
         return s.ShiftSerializer(shift, context={"request": request}).data
 
+    @extend_schema(operation_id="shifts_retrieve")
     def get(self, request, pk):
         return Response(self.present(request, get_int(pk, "shift")))
 
+    @extend_schema(operation_id="shifts_update")
     def patch(self, request, pk):
         shift_id = get_int(pk, "shift")
         self.present(request, shift_id)
@@ -528,10 +555,21 @@ class BookingListView(GenericAPIView):
         page = self.paginate_queryset(qs.order_by("-created_at", "-id"))
         return self.get_paginated_response(s.BookingSerializer(page, many=True, context={"request": request}).data)
 
+    idempotent = True
+
     @extend_schema(
+        operation_id="bookings_create",
         request=s.BookingRequestSerializer,
         responses={201: s.BookingSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, location="header", required=False)],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                location="header",
+                required=False,
+                description="Repeat a request safely: the same key and body replay the first answer for 24 hours.",
+            )
+        ],
     )
     def post(self, request):
         key = request.headers.get("Idempotency-Key")
@@ -552,7 +590,7 @@ class BookingListView(GenericAPIView):
             now=timezone.now(),
         )
         # The requester may always see what they just made; the service hands back its places and consents.
-        return Response(s.BookingSerializer(booking, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        return created(s.BookingSerializer(booking, context={"request": request}).data, "api-booking", booking.pk)
 
 
 IDEMPOTENCY_TTL = IdempotencyRecord.TTL
@@ -625,25 +663,31 @@ class BookingDetailView(GenericAPIView):
     queryset = Booking.objects.none()
     serializer_class = s.BookingSerializer
 
+    @extend_schema(operation_id="bookings_retrieve")
     def get(self, request, pk):
         return Response(present_booking(request, pk))
 
 
-def booking_action(serializer_class, call, *, summary: str):
-    """A POST on a booking: 404 unless visible, then one service call."""
+def booking_action(body, call, *, name: str, summary: str):
+    """A POST on a booking: 404 unless visible, then one service call; answers the booking as it now is.
+
+    `body` is the request's serializer, or None for an action that takes no body.
+    """
 
     class View(GenericAPIView):
         serializer_class = s.BookingSerializer
         queryset = Booking.objects.none()
 
-        @extend_schema(request=serializer_class, responses=s.BookingSerializer, summary=summary)
+        @extend_schema(
+            operation_id=f"bookings_{name}", request=body, responses={200: s.BookingSerializer}, summary=summary
+        )
         def post(self, request, pk):
             booking = access.access_booking(request.user, pk)
-            data = parse(serializer_class, request) if serializer_class else {}
+            data = parse(body or EmptySerializer, request)
             call(booking=booking, user=request.user, data=data, now=timezone.now())
             return Response(present_booking(request, booking.pk))
 
-    View.__name__ = summary.title().replace(" ", "") + "View"
+    View.__name__ = name.title().replace("_", "") + "View"
     return View
 
 
@@ -652,8 +696,9 @@ class EmptySerializer(s.StrictSerializer):
 
 
 ApproveView = booking_action(
-    EmptySerializer,
+    None,
     lambda booking, user, data, now: services.approve_booking(booking_id=booking.pk, lead=user, now=now),
+    name="approve",
     summary="approve booking",
 )
 DeclineView = booking_action(
@@ -661,6 +706,7 @@ DeclineView = booking_action(
     lambda booking, user, data, now: services.decline_booking(
         booking_id=booking.pk, lead=user, reason=data["reason"], now=now
     ),
+    name="decline",
     summary="decline booking",
 )
 CancelView = booking_action(
@@ -668,6 +714,7 @@ CancelView = booking_action(
     lambda booking, user, data, now: services.cancel_booking(
         booking_id=booking.pk, actor=user, reason=data["reason"], now=now
     ),
+    name="cancel",
     summary="cancel booking",
 )
 ConsentView = booking_action(
@@ -675,6 +722,7 @@ ConsentView = booking_action(
     lambda booking, user, data, now: services.respond_to_booking(
         booking_id=booking.pk, person=user, decision=data["decision"], note=data["note"], now=now
     ),
+    name="consent",
     summary="consent decision",
 )
 OutcomeView = booking_action(
@@ -682,6 +730,7 @@ OutcomeView = booking_action(
     lambda booking, user, data, now: services.record_outcome(
         booking_id=booking.pk, person=user, outcome=data["outcome"], now=now
     ),
+    name="outcome",
     summary="record outcome",
 )
 
@@ -691,7 +740,7 @@ class BookingHistoryView(GenericAPIView):
     serializer_class = s.AuditEventSerializer
     pagination_class = None
 
-    @extend_schema(responses=s.AuditEventSerializer(many=True))
+    @extend_schema(operation_id="bookings_history", responses=s.AuditEventSerializer(many=True))
     def get(self, request, pk):
         booking = access.access_booking(request.user, pk)
         events = AuditEvent.objects.filter(booking=booking).order_by("at", "id")
@@ -706,7 +755,7 @@ class BookingIcsView(GenericAPIView):
     queryset = Booking.objects.none()
     serializer_class = s.BookingSerializer
 
-    @extend_schema(responses={(200, "text/calendar"): str})
+    @extend_schema(operation_id="bookings_ics", responses={(200, "text/calendar"): str})
     def get(self, request, pk):
         booking = access.access_booking(request.user, pk)
         body = build_feed(owner=request.user, bookings=[booking], now=timezone.now(), name="Ride-along")
