@@ -130,3 +130,21 @@ def may_cancel(person, booking: Booking) -> bool:
         or leads_or_admin(person, booking.shift.station_id)
         or holds_live_place(person, booking)
     )
+
+
+def held_observer_ids(booking: Booking) -> set[int]:
+    """The observers whose places are held: on an approved booking, those who came (SPEC §14)."""
+    return {p.person_id for p in booking.places.all() if p.state == PlaceState.HELD}
+
+
+def may_reflect(person, booking: Booking) -> bool:
+    """Reflections and actions: the booking's observers only; never its crew or leads (SPEC §14)."""
+    return person.pk in held_observer_ids(booking)
+
+
+def is_crew_of(person, booking: Booking) -> bool:
+    return any(c.person_id == person.pk and c.active for c in booking.shift.crew_members.all())
+
+
+def may_read_feedback(person, booking: Booking) -> bool:
+    return may_reflect(person, booking) or is_crew_of(person, booking) or sees_private(person, booking.shift.station_id)

@@ -2,13 +2,13 @@
 
 import contextlib
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from html import escape
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import notifications
@@ -147,6 +147,62 @@ def queue_reminders(*, now: datetime) -> int:
     return queued
 
 
+ACTION_HOUR = time(8)
+OVERDUE_AFTER = timedelta(days=7)
+
+
+def queue_action_reminders(*, now: datetime) -> int:
+    """At 08:00 station time on an open action's due date, and a week later if still open, tell its owner.
+
+    Each exactly once: the outbox's dedupe key holds even when two runs race, and the action
+    remembers which due date each reminder was for, so later runs skip it cheaply.
+    """
+    from .models import FollowUp
+
+    # Every station's 08:00 on a date has passed by the end of the next UTC day.
+    latest = now.date() + timedelta(days=1)
+    candidates = (
+        FollowUp.objects.filter(done=False, due_on__isnull=False, due_on__lte=latest)
+        .filter(
+            Q(due_reminder_for__isnull=True)
+            | ~Q(due_reminder_for=F("due_on"))
+            | Q(due_on__lte=latest - OVERDUE_AFTER, overdue_reminder_for__isnull=True)
+            | (Q(due_on__lte=latest - OVERDUE_AFTER) & ~Q(overdue_reminder_for=F("due_on")))
+        )
+        .select_related("booking__shift__station", "booking__shift__resource", "booking__requested_by", "owner")
+    )
+    queued = 0
+    for action in candidates:
+        tz = action.booking.shift.station.tz
+        # 08:00 on the due date in the station's zone, whatever the clocks did that night.
+        due_at = datetime.combine(action.due_on, ACTION_HOUR, tz)
+        for kind, field, at in (
+            ("action_due", "due_reminder_for", due_at),
+            (
+                "action_overdue",
+                "overdue_reminder_for",
+                datetime.combine(action.due_on + OVERDUE_AFTER, ACTION_HOUR, tz),
+            ),
+        ):
+            if now < at or getattr(action, field) == action.due_on:
+                continue
+            if kind == "action_overdue" and action.due_reminder_for != action.due_on:
+                continue  # the due reminder first
+            key = f"{kind}:{action.pk}:{action.due_on.isoformat()}"
+            with write_transaction():
+                before = Notification.objects.filter(dedupe_key__startswith=key + ":").count()
+                notifications.queue(action.booking, kind, [action.owner], now=now, note=action.text, dedupe=key)
+                queued += Notification.objects.filter(dedupe_key__startswith=key + ":").count() - before
+                FollowUp.objects.filter(pk=action.pk).update(**{field: action.due_on})
+                setattr(action, field, action.due_on)
+    return queued
+
+
 def process_due(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
-    return {"expired": expire_due(now=now), "reminders": queue_reminders(now=now), "pruned": prune(now=now)}
+    return {
+        "expired": expire_due(now=now),
+        "reminders": queue_reminders(now=now),
+        "action_reminders": queue_action_reminders(now=now),
+        "pruned": prune(now=now),
+    }

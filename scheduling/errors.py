@@ -43,6 +43,12 @@ class InvalidTransition(BookingError):
     default_detail = "The booking cannot make that change in its current state."
 
 
+class TooEarly(BookingError):
+    code = "too_early"
+    status = 409
+    default_detail = "This opens once the shift has ended."
+
+
 class Invalid(BookingError):
     code = "invalid"
     status = 400

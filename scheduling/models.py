@@ -517,3 +517,58 @@ class SignInFailure(models.Model):
 
     def __str__(self) -> str:
         return f"Failed sign-in for {self.username!r} from {self.address}"
+
+
+class Reflection(models.Model):
+    """What an observer saw and learned (SPEC §14): theirs alone unless shared with the other observers."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="reflections")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(max_length=10000)
+    shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["booking", "author"], name="one_reflection_per_observer")]
+
+    def __str__(self) -> str:
+        return f"Reflection on booking {self.booking_id}"
+
+
+class FollowUp(models.Model):
+    """An action the observers agreed after a ride-along (SPEC §14), owned by one of them."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="actions")
+    text = models.TextField(max_length=2000)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    due_on = models.DateField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    # The due date each reminder was queued for: a new due date earns new reminders.
+    due_reminder_for = models.DateField(null=True, blank=True)
+    overdue_reminder_for = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        indexes = [models.Index(fields=["done", "due_on"])]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Feedback(models.Model):
+    """A crew member's word to the observers (SPEC §14): shown to them as from "a crew member"."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="feedback")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField(max_length=2000)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Feedback on booking {self.booking_id}"

@@ -20,6 +20,8 @@ SUBJECTS = {
     "shift_changed": "Ride-along changed: {label}",
     "expired": "Ride-along expired: {label}",
     "reminder": "Tomorrow: {label}",
+    "action_due": "Action due today: {label}",
+    "action_overdue": "Action still open: {label}",
 }
 
 LINES = {
@@ -35,6 +37,8 @@ LINES = {
     "shift_changed": "The shift for this ride-along has changed.",
     "expired": "The shift started before the request was approved, so it has expired.",
     "reminder": "Reminder: this ride-along is in about 24 hours.",
+    "action_due": "An action you agreed after this ride-along is due today.",
+    "action_overdue": "An action you agreed after this ride-along was due a week ago and is still open.",
 }
 
 

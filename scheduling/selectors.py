@@ -352,3 +352,25 @@ def people_matching(text: str) -> list:
         .order_by("profile__name", "username", "pk")
     )
     return list(found[:LOOKUP_LIMIT])
+
+
+def learning_log(person, now: datetime) -> list[Booking]:
+    """One's past ride-alongs, newest first, with what the log shows prefetched (SPEC §14)."""
+    from .models import BookingStatus, Feedback, FollowUp, Reflection
+
+    return list(
+        Booking.objects.filter(
+            status=BookingStatus.APPROVED,
+            places__person=person,
+            places__state=PlaceState.HELD,
+            shift__ends_at__lte=now,
+        )
+        .distinct()
+        .select_related("shift__station", "shift__resource")
+        .prefetch_related(
+            Prefetch("reflections", queryset=Reflection.objects.select_related("author__profile").order_by("id")),
+            Prefetch("actions", queryset=FollowUp.objects.order_by("due_on", "id")),
+            Prefetch("feedback", queryset=Feedback.objects.select_related("author__profile").order_by("id")),
+        )
+        .order_by("-shift__starts_at", "-id")
+    )

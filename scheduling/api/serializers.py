@@ -440,3 +440,70 @@ class PersonEventSerializer(serializers.Serializer):
     action = serializers.CharField(read_only=True)
     code = serializers.CharField(read_only=True)
     note = serializers.CharField(read_only=True)
+
+
+class ReflectionSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=10000)
+    shared = serializers.BooleanField(required=False, default=False, help_text="Show it to the other observers.")
+    author = serializers.IntegerField(source="author_id", read_only=True)
+    author_name = serializers.SerializerMethodField()
+    updated_at = AwareDateTimeField(read_only=True)
+
+    def get_author_name(self, reflection) -> str:
+        return display_name(reflection.author)
+
+
+class ActionSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    booking = serializers.IntegerField(source="booking_id", read_only=True)
+    text = serializers.CharField(max_length=2000)
+    owner = serializers.IntegerField(
+        source="owner_id", min_value=1, max_value=MAX_ID, required=False, help_text="One of the observers."
+    )
+    due_on = StrictDateField(required=False, allow_null=True)
+    done = serializers.BooleanField(required=False, default=False)
+    created_at = AwareDateTimeField(read_only=True)
+    updated_at = AwareDateTimeField(read_only=True)
+
+
+class ActionPatchSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=2000, required=False)
+    owner = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    due_on = StrictDateField(required=False, allow_null=True)
+    done = serializers.BooleanField(required=False)
+
+
+class FeedbackSerializer(StrictSerializer):
+    id = serializers.IntegerField(read_only=True)
+    text = serializers.CharField(max_length=2000)
+    author = serializers.IntegerField(read_only=True, allow_null=True, help_text="Leads, admins and the author only.")
+    author_name = serializers.CharField(read_only=True, help_text="“A crew member” unless you may see who.")
+    created_at = AwareDateTimeField(read_only=True)
+
+    def to_representation(self, feedback):
+        viewer = self.context["viewer"]
+        named = feedback.author_id == viewer.pk or access.sees_private(viewer, self.context["station_id"])
+        return {
+            "id": feedback.pk,
+            "text": feedback.text,
+            "author": feedback.author_id if named else None,
+            "author_name": display_name(feedback.author) if named else "A crew member",
+            "created_at": feedback.created_at.isoformat(),
+        }
+
+
+class LearningEntrySerializer(serializers.Serializer):
+    """One past ride-along in the learning log (SPEC §14)."""
+
+    booking = serializers.IntegerField()
+    shift = serializers.IntegerField()
+    label = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    station = serializers.CharField()
+    purpose = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=Outcome.choices, allow_null=True)
+    reflection = ReflectionSerializer(allow_null=True)
+    shared_reflections = ReflectionSerializer(many=True)
+    actions = ActionSerializer(many=True)
+    feedback = FeedbackSerializer(many=True)

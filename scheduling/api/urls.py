@@ -9,6 +9,7 @@ v1 = [
     path("auth/tokens/<int:pk>", views.TokenDetailView.as_view(), name="api-api-token"),
     path("me", views.MeView.as_view(), name="api-me"),
     path("me/calendar-link", views.CalendarLinkView.as_view(), name="api-calendar-link"),
+    path("me/learning", views.LearningView.as_view(), name="api-learning"),
     path("stations", views.StationListView.as_view(), name="api-stations"),
     path("stations/<int:pk>", views.StationDetailView.as_view(), name="api-station"),
     path("stations/<int:pk>/suspend", views.StationSuspendView.as_view(), name="api-station-suspend"),
@@ -31,6 +32,11 @@ v1 = [
     path("bookings/<int:pk>/outcome", views.OutcomeView.as_view(), name="api-booking-outcome"),
     path("bookings/<int:pk>/history", views.BookingHistoryView.as_view(), name="api-booking-history"),
     path("bookings/<int:pk>/ics", views.BookingIcsView.as_view(), name="api-booking-ics"),
+    path("bookings/<int:pk>/reflection", views.ReflectionView.as_view(), name="api-booking-reflection"),
+    path("bookings/<int:pk>/reflections", views.ReflectionListView.as_view(), name="api-booking-reflections"),
+    path("bookings/<int:pk>/actions", views.ActionListView.as_view(), name="api-booking-actions"),
+    path("bookings/<int:pk>/feedback", views.FeedbackView.as_view(), name="api-booking-feedback"),
+    path("actions/<int:pk>", views.ActionDetailView.as_view(), name="api-action"),
 ]
 
 urlpatterns = [

@@ -22,7 +22,7 @@ from ..auth import locked_until
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError, Forbidden, Invalid, NotFound, TooManyAttempts
 from ..models import AuditEvent, Booking, Clearance, IdempotencyRecord, Resource, Shift, Station
-from ..services import accounts
+from ..services import accounts, after
 from . import serializers as s
 from .errors import error_response
 
@@ -762,3 +762,146 @@ class BookingIcsView(GenericAPIView):
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="ride-along-{booking.pk}.ics"'
         return response
+
+
+def _now():
+    return timezone.now()
+
+
+class ReflectionView(GenericAPIView):
+    """One's own reflection on a past ride-along (SPEC §14)."""
+
+    queryset = Booking.objects.none()
+    serializer_class = s.ReflectionSerializer
+
+    @extend_schema(operation_id="bookings_reflection_retrieve")
+    def get(self, request, pk):
+        booking = access.access_booking(request.user, pk)
+        reflection = after.own_reflection(person=request.user, booking=booking, now=_now())
+        return Response(s.ReflectionSerializer(reflection).data)
+
+    @extend_schema(operation_id="bookings_reflection_update", responses={200: s.ReflectionSerializer})
+    def put(self, request, pk):
+        booking = access.access_booking(request.user, pk)
+        data = parse(s.ReflectionSerializer, request)
+        reflection = after.save_reflection(
+            person=request.user, booking=booking, text=data["text"], shared=data["shared"], now=_now()
+        )
+        return Response(s.ReflectionSerializer(reflection).data)
+
+
+class ReflectionListView(GenericAPIView):
+    queryset = Booking.objects.none()
+    serializer_class = s.ReflectionSerializer
+    pagination_class = None
+
+    @extend_schema(operation_id="bookings_reflections_list", responses=s.ReflectionSerializer(many=True))
+    def get(self, request, pk):
+        booking = access.access_booking(request.user, pk)
+        reflections = after.readable_reflections(person=request.user, booking=booking, now=_now())
+        return Response(s.ReflectionSerializer(reflections, many=True).data)
+
+
+class ActionListView(GenericAPIView):
+    queryset = Booking.objects.none()
+    serializer_class = s.ActionSerializer
+    pagination_class = None
+
+    @extend_schema(operation_id="bookings_actions_list", responses=s.ActionSerializer(many=True))
+    def get(self, request, pk):
+        booking = access.access_booking(request.user, pk)
+        after.ensure_observer(request.user, booking)
+        after.ensure_after_shift(booking, _now())
+        return Response(s.ActionSerializer(booking.actions.order_by("due_on", "id"), many=True).data)
+
+    @extend_schema(operation_id="bookings_actions_create", responses={201: s.ActionSerializer})
+    def post(self, request, pk):
+        booking = access.access_booking(request.user, pk)
+        data = parse(s.ActionSerializer, request)
+        action = after.add_action(
+            person=request.user,
+            booking=booking,
+            text=data["text"],
+            owner_id=data.get("owner_id"),
+            due_on=data.get("due_on"),
+            done=data["done"],
+            now=_now(),
+        )
+        return created(s.ActionSerializer(action).data, "api-action", action.pk)
+
+
+class ActionDetailView(GenericAPIView):
+    queryset = Booking.objects.none()
+    serializer_class = s.ActionSerializer
+
+    @extend_schema(operation_id="actions_update", request=s.ActionPatchSerializer)
+    def patch(self, request, pk):
+        action = after.action_for(request.user, pk)
+        data = parse(s.ActionPatchSerializer, request)
+        action = after.update_action(person=request.user, action=action, now=_now(), **data)
+        return Response(s.ActionSerializer(action).data)
+
+    @extend_schema(operation_id="actions_destroy", responses={204: None})
+    def delete(self, request, pk):
+        action = after.action_for(request.user, pk)
+        after.delete_action(person=request.user, action=action, now=_now())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FeedbackView(GenericAPIView):
+    queryset = Booking.objects.none()
+    serializer_class = s.FeedbackSerializer
+    pagination_class = None
+
+    @extend_schema(operation_id="bookings_feedback_list", responses=s.FeedbackSerializer(many=True))
+    def get(self, request, pk):
+        booking = access.access_booking(request.user, pk)
+        items = after.readable_feedback(person=request.user, booking=booking, now=_now())
+        context = {"viewer": request.user, "station_id": booking.shift.station_id}
+        return Response(s.FeedbackSerializer(items, many=True, context=context).data)
+
+    @extend_schema(operation_id="bookings_feedback_create", responses={201: s.FeedbackSerializer})
+    def post(self, request, pk):
+        booking = access.access_booking(request.user, pk)
+        data = parse(s.FeedbackSerializer, request)
+        item = after.leave_feedback(person=request.user, booking=booking, text=data["text"], now=_now())
+        context = {"viewer": request.user, "station_id": booking.shift.station_id}
+        response = Response(s.FeedbackSerializer(item, context=context).data, status=status.HTTP_201_CREATED)
+        response["Location"] = reverse("api-booking-feedback", kwargs={"pk": booking.pk})
+        return response
+
+
+def learning_entry(person, booking) -> dict:
+    """One row of the learning log, with §13's privacy for feedback."""
+    shift = booking.shift
+    tz = shift.station.tz
+    context = {"viewer": person, "station_id": shift.station_id}
+    own = next((r for r in booking.reflections.all() if r.author_id == person.pk), None)
+    return {
+        "booking": booking.pk,
+        "shift": shift.pk,
+        "label": shift.label,
+        "starts_at": s.local_iso(shift.starts_at, tz),
+        "ends_at": s.local_iso(shift.ends_at, tz),
+        "station": shift.station.name,
+        "purpose": booking.purpose,
+        "outcome": booking.outcome or None,
+        "reflection": s.ReflectionSerializer(own).data if own else None,
+        "shared_reflections": s.ReflectionSerializer(
+            [r for r in booking.reflections.all() if r.shared and r.author_id != person.pk], many=True
+        ).data,
+        "actions": s.ActionSerializer(booking.actions.all(), many=True).data,
+        "feedback": s.FeedbackSerializer(booking.feedback.all(), many=True, context=context).data,
+    }
+
+
+class LearningView(GenericAPIView):
+    """My learning log (SPEC §14): past ride-alongs, newest first."""
+
+    queryset = Booking.objects.none()
+    serializer_class = s.LearningEntrySerializer
+
+    @extend_schema(operation_id="me_learning", responses=s.LearningEntrySerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(selectors.learning_log(request.user, _now()))
+        return self.get_paginated_response([learning_entry(request.user, b) for b in page])
