@@ -15,12 +15,15 @@ from .models import (
     Clearance,
     Consent,
     CrewMember,
+    Feedback,
     FeedChange,
     FeedState,
+    FollowUp,
     IdempotencyRecord,
     Notification,
     Place,
     Profile,
+    Reflection,
     Resource,
     Shift,
     SignInFailure,
@@ -309,3 +312,22 @@ class SignInFailureAdmin(ReadOnlyAdmin):
 
     list_display = ["username", "address", "at"]
     search_fields = ["username", "address"]
+
+
+@admin.register(Reflection)
+class ReflectionAdmin(ReadOnlyAdmin):
+    """Who reflected on what; the text is the observer's own and is not shown here (SPEC §14)."""
+
+    list_display = ["booking", "author", "shared", "updated_at"]
+    exclude = ["text"]
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(ReadOnlyAdmin):
+    list_display = ["booking", "owner", "due_on", "done"]
+    list_filter = ["done"]
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    list_display = ["booking", "author", "created_at"]

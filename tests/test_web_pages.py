@@ -1,6 +1,6 @@
 """The pages of SPEC §10 through Django's test client; the browser tests drive the same pages in Chromium."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -159,3 +159,36 @@ def test_queue_and_my_bookings_pages_do_not_grow_queries_with_bookings(
     with django_assert_max_num_queries(15):
         page = client.get("/bookings/").content.decode()
     assert page.count("data-booking=") == 30
+
+
+def test_after_the_shift_the_booking_page_holds_reflections_actions_and_feedback(
+    client, requester, mentor, night, paramedic, lead, now
+):
+    import time_machine
+
+    from scheduling.models import Booking
+
+    booking = services.request_booking(
+        requested_by=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="x", now=NOW
+    )
+    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    with time_machine.travel(night.ends_at + timedelta(hours=3), tick=False):
+        client.force_login(requester)
+        client.post(f"/bookings/{booking.pk}/reflection/", {"text": "Triage on the road", "shared": "on"})
+        client.post(
+            f"/bookings/{booking.pk}/actions/", {"text": "Visit control", "owner": mentor.pk, "due_on": "2026-11-02"}
+        )
+        client.force_login(paramedic)
+        client.post(f"/bookings/{booking.pk}/feedback/", {"text": "Great questions"})
+        client.force_login(mentor)
+        page = client.get(f"/bookings/{booking.pk}/").content.decode()
+        assert "Triage on the road" in page and "Visit control" in page and "Great questions" in page
+        assert "A crew member" in page and "Pat Paramedic" not in page
+        action = Booking.objects.get(pk=booking.pk).actions.get()
+        client.post(f"/bookings/{booking.pk}/actions/{action.pk}/", {"done": "1"})
+        log = client.get("/learning/").content.decode()
+        assert "Visit control" in log and "done" in log and "Triage on the road" in log
+        client.force_login(lead)
+        lead_page = client.get(f"/bookings/{booking.pk}/").content.decode()
+        assert "Triage on the road" not in lead_page and "Pat Paramedic" in lead_page

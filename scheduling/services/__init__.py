@@ -1,5 +1,6 @@
 """Every write in Ridealong goes through these functions (STYLE.md: one place for each rule)."""
 
+from . import accounts, after
 from .base import is_admin, is_lead_of, lead_station_ids, write_transaction
 from .bookings import (
     approve_booking,
@@ -33,6 +34,8 @@ from .places import create_resource, create_station, update_resource, update_sta
 from .shifts import UNSET, ShiftChange, apply_shift_change, create_shift
 
 __all__ = [
+    "accounts",
+    "after",
     "UNSET",
     "ShiftChange",
     "create_resource",

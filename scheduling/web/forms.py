@@ -128,3 +128,32 @@ class ApiTokenForm(forms.Form):
     name = forms.CharField(
         max_length=100, label="Name", help_text="What the token is for, so you can tell it apart later."
     )
+
+
+class ReflectionForm(forms.Form):
+    text = forms.CharField(
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        label="Your reflection",
+        help_text="What you saw and what you learned. Only you can read it unless you share it.",
+    )
+    shared = forms.BooleanField(required=False, label="Share with the other observers of this ride-along")
+
+
+class ActionForm(forms.Form):
+    text = forms.CharField(max_length=2000, label="Action", widget=forms.Textarea(attrs={"rows": 2}))
+    owner = forms.TypedChoiceField(coerce=int, label="Who will do it")
+    due_on = BoundedDateField(required=False, label="Due on")
+
+    def __init__(self, *args, owners=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = list(owners)
+
+
+class FeedbackForm(forms.Form):
+    text = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Feedback for the observers",
+        help_text="They will read it as from “a crew member”.",
+    )

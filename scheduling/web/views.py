@@ -13,16 +13,20 @@ from django.views.decorators.http import require_POST
 from .. import access, selectors, services
 from ..access import is_admin, lead_station_ids
 from ..calendar import build_feed, calendar_urls
-from ..errors import BookingError
+from ..errors import BookingError, NotFound
 from ..models import AuditEvent, Booking, BookingStatus, CalendarToken, ConsentState, display_name
-from ..services import accounts
+from ..services import accounts, after
+from . import present
 from .forms import (
+    ActionForm,
     ApiTokenForm,
     BookingRequestForm,
     ConsentForm,
+    FeedbackForm,
     OptionalReasonForm,
     PreferenceForm,
     ReasonForm,
+    ReflectionForm,
     ShiftSearchForm,
 )
 
@@ -151,27 +155,156 @@ def booking_detail(request, pk):
     except BookingError:
         return render(request, "web/not_found.html", status=404)
     _decorate(booking)
+    now = _now()
     private = access.sees_private(person, booking.shift.station_id)
     events = list(AuditEvent.objects.filter(booking=booking).select_related("actor__profile").order_by("at", "id"))
-    for event in events:
-        event.hidden = access.hides_actor(event, private=private)
-    observers = [p.person for p in booking.places.select_related("person__profile") if p.state != "released"]
-    my_consent = booking.consents.filter(person=person).first()
+    history = [present.history_sentence(e, hidden=access.hides_actor(e, private=private)) for e in events]
+    observers = present.observers_of(booking)
+    my_consent = next((c for c in booking.consents.all() if c.person_id == person.pk), None)
+    live = booking.status in ("pending", "approved", "waitlisted")
+    state, colour = present.state_for(booking, person)
     context = {
         "booking": booking,
         "shift": booking.shift,
-        "events": events,
+        "state": state,
+        "state_colour": colour,
+        "history": [(e.at, sentence) for e, sentence in zip(events, history, strict=True)],
         "private": private,
+        "live": live,
         "observers": [display_name(o) for o in observers],
         "consents": booking.consents.select_related("person__profile") if private else None,
         "may_decide": access.may_decide(person, booking) and booking.status in ("pending", "waitlisted"),
-        "may_cancel": access.may_cancel(person, booking),
+        "may_cancel": access.may_cancel(person, booking) and now < booking.shift.starts_at,
         "my_consent": my_consent,
         "reason_form": ReasonForm(),
         "cancel_form": OptionalReasonForm(),
         "consent_form": ConsentForm(),
+        **_after_the_shift(person, booking, now),
     }
     return render(request, "web/booking.html", context)
+
+
+def _after_the_shift(person, booking, now) -> dict:
+    """What the booking page shows once a ride-along that went ahead is over (SPEC §14)."""
+    if now < booking.shift.ends_at or booking.status != "approved":
+        return {"after": False}
+    observer = access.may_reflect(person, booking)
+    context = {"after": True, "observer": observer, "crew": access.is_crew_of(person, booking)}
+    if observer:
+        mine = booking.reflections.filter(author=person).first()
+        context.update(
+            reflection_form=ReflectionForm(initial={"text": mine.text, "shared": mine.shared} if mine else None),
+            shared_reflections=after.readable_reflections(person=person, booking=booking, now=now),
+            actions=list(booking.actions.select_related("owner__profile").order_by("due_on", "id")),
+            action_form=ActionForm(owners=_observer_choices(booking), initial={"owner": person.pk}),
+        )
+    if access.may_read_feedback(person, booking):
+        named = access.sees_private(person, booking.shift.station_id)
+        context["feedback"] = [
+            (f.text, display_name(f.author) if named or f.author_id == person.pk else "A crew member")
+            for f in after.readable_feedback(person=person, booking=booking, now=now)
+        ]
+        context["feedback_form"] = FeedbackForm() if context["crew"] else None
+    return context
+
+
+def _observer_choices(booking) -> list[tuple[int, str]]:
+    held = access.held_observer_ids(booking)
+    return [
+        (p.person_id, display_name(p.person))
+        for p in booking.places.select_related("person__profile")
+        if p.person_id in held
+    ]
+
+
+@login_required
+@require_POST
+def reflect(request, pk):
+    form = ReflectionForm(request.POST)
+    data = _valid(form, request, pk)
+    if data is None:
+        return redirect("web:booking", pk=pk)
+    return _act(
+        request,
+        pk,
+        lambda b: after.save_reflection(
+            person=request.user, booking=b, text=data["text"], shared=data["shared"], now=_now()
+        ),
+        "Your reflection is saved." + (" The other observers can read it." if data["shared"] else ""),
+    )
+
+
+@login_required
+@require_POST
+def add_action(request, pk):
+    try:
+        booking = access.access_booking(request.user, pk)
+    except BookingError:
+        return render(request, "web/not_found.html", status=404)
+    data = _valid(ActionForm(request.POST, owners=_observer_choices(booking)), request, pk)
+    if data is None:
+        return redirect("web:booking", pk=pk)
+    return _act(
+        request,
+        pk,
+        lambda b: after.add_action(
+            person=request.user,
+            booking=b,
+            text=data["text"],
+            owner_id=int(data["owner"]),
+            due_on=data["due_on"],
+            now=_now(),
+        ),
+        "Action added.",
+    )
+
+
+@login_required
+@require_POST
+def action_done(request, pk, action_id):
+    def toggle(booking):
+        action = after.action_for(request.user, action_id)
+        if action.booking_id != booking.pk:
+            raise NotFound("No action with that id.")
+        after.update_action(person=request.user, action=action, now=_now(), done=request.POST.get("done") == "1")
+
+    return _act(request, pk, toggle, "Action updated.")
+
+
+@login_required
+@require_POST
+def leave_feedback(request, pk):
+    data = _valid(FeedbackForm(request.POST), request, pk)
+    if data is None:
+        return redirect("web:booking", pk=pk)
+    return _act(
+        request,
+        pk,
+        lambda b: after.leave_feedback(person=request.user, booking=b, text=data["text"], now=_now()),
+        "Thank you: the observers can read your feedback (they will not see your name).",
+    )
+
+
+@login_required
+def learning_log(request):
+    """My learning log (SPEC §14): printable evidence for appraisal and revalidation."""
+    person = request.user
+    entries = []
+    for booking in selectors.learning_log(person, _now()):
+        named = access.sees_private(person, booking.shift.station_id)
+        entries.append(
+            {
+                "booking": booking,
+                "reflection": next((r for r in booking.reflections.all() if r.author_id == person.pk), None),
+                "shared": [r for r in booking.reflections.all() if r.shared and r.author_id != person.pk],
+                "actions": list(booking.actions.all()),
+                "feedback": [
+                    (f.text, display_name(f.author) if named or f.author_id == person.pk else "A crew member")
+                    for f in booking.feedback.all()
+                ],
+            }
+        )
+    return render(request, "web/learning.html", {"entries": entries, "person": person})
 
 
 def _act(request, pk, action, success: str):

@@ -2,12 +2,15 @@
 
 from datetime import date, datetime, time, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from scheduling import services
-from scheduling.models import Resource, Station
+from scheduling.models import Booking, Resource, Station
+
+User = get_user_model()
 
 PASSWORD = "ridealong-demo"
 
@@ -122,6 +125,75 @@ class Command(BaseCommand):
                             crew=[(p.pk, role) for p, role in crew],
                             now=now,
                         )
+
+        self.past_ride_along(now)
+
+    def past_ride_along(self, now):
+        """Rachel and Mo's night with Pat and Terry ten days ago, and what came of it (SPEC §14)."""
+        people = {u.username: u for u in User.objects.filter(username__in=["rachel", "mo", "pat", "terry", "lee"])}
+        station = Station.objects.get(code="LGH")
+        tz = station.tz
+        day = now.astimezone(tz).date() - timedelta(days=10)
+        then = now - timedelta(days=20)
+        shift = services.create_shift(
+            actor=None,
+            resource_id=Resource.objects.get(station=station, call_sign="DA12").pk,
+            starts_at=datetime.combine(day, time(19), tz),
+            ends_at=datetime.combine(day + timedelta(days=1), time(7), tz),
+            external_ref=f"LGH-DA12-{day:%Y%m%d}-N",
+            crew=[(people["pat"].pk, "paramedic"), (people["terry"].pk, "technician")],
+            now=then,
+        )
+        booking = services.request_booking(
+            requested_by=people["rachel"],
+            shift_id=shift.pk,
+            observer_ids=[people["rachel"].pk, people["mo"].pk],
+            purpose="Mentoring: see how a night crew prioritises calls and hands over at the hospital.",
+            now=then,
+        )
+        services.give_consent(booking_id=booking.pk, person=people["pat"], now=then + timedelta(hours=3))
+        services.approve_booking(booking_id=booking.pk, lead=people["lee"], now=then + timedelta(days=1))
+        ended = shift.ends_at + timedelta(hours=2)
+        services.record_outcome(booking_id=booking.pk, person=people["pat"], outcome="attended", now=ended)
+        booking = Booking.objects.get(pk=booking.pk)
+        after = services.after
+        after.save_reflection(
+            person=people["rachel"],
+            booking=booking,
+            text="Handovers at the emergency department took longer than the calls. Worth raising at the ops meeting.",
+            shared=False,
+            now=ended,
+        )
+        after.save_reflection(
+            person=people["mo"],
+            booking=booking,
+            text="The crew's triage on the road is excellent; our dispatch notes could give them more to go on.",
+            shared=True,
+            now=ended,
+        )
+        after.add_action(
+            person=people["rachel"],
+            booking=booking,
+            text="Share the handover timings with the ED matron",
+            owner_id=people["rachel"].pk,
+            due_on=(ended + timedelta(days=3)).date(),
+            done=True,
+            now=ended,
+        )
+        after.add_action(
+            person=people["mo"],
+            booking=booking,
+            text="Ask control to trial fuller dispatch notes for a week",
+            owner_id=people["rachel"].pk,
+            due_on=(now + timedelta(days=4)).date(),
+            now=ended,
+        )
+        after.leave_feedback(
+            person=people["pat"],
+            booking=booking,
+            text="Thanks for the good questions, and for staying out of the way at the big call.",
+            now=ended,
+        )
 
     def print_logins(self):
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {PASSWORD})"))

@@ -16,3 +16,8 @@ for (const button of document.querySelectorAll("[data-copy]")) {
     if (status) status.textContent = "Link copied.";
   });
 }
+
+// "Print" buttons (the learning log): no inline script, so the page's CSP stays strict.
+for (const button of document.querySelectorAll("[data-print]")) {
+  button.addEventListener("click", () => window.print());
+}
