@@ -58,10 +58,24 @@ class ProfileInline(admin.StackedInline):
 admin.site.unregister(User)
 
 
+@admin.action(description="Erase (anonymise) the selected people (SPEC §13)")
+def erase_people(modeladmin, request, queryset):
+    from .services.privacy import erase_person
+
+    for person in queryset:
+        try:
+            erase_person(person_id=person.pk, actor=request.user, now=timezone.now())
+        except BookingError as error:
+            messages.error(request, f"{person.username}: {error.detail}")
+        else:
+            messages.success(request, f"Person {person.pk} is erased.")
+
+
 @admin.register(User)
 class PersonAdmin(UserAdmin):
     inlines = [ProfileInline]
     list_display = ["username", "email", "is_active", "is_staff"]
+    actions = [erase_people]
 
 
 class ResourceInline(admin.TabularInline):

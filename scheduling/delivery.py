@@ -15,6 +15,7 @@ from . import notifications
 from .calendar import build_feed
 from .models import Booking, BookingStatus, Notification
 from .services import expire_due, write_transaction
+from .services.privacy import forget_old_text
 
 logger = logging.getLogger(__name__)
 
@@ -205,4 +206,5 @@ def process_due(*, now: datetime | None = None) -> dict:
         "reminders": queue_reminders(now=now),
         "action_reminders": queue_action_reminders(now=now),
         "pruned": prune(now=now),
+        "text_forgotten": forget_old_text(now=now),
     }

@@ -356,6 +356,10 @@ class AuditQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise PermissionError("Audit events are never changed.")
 
+    def forget_notes(self) -> int:
+        """The one change allowed: blanking free text past its retention (SPEC §13); the trigger agrees."""
+        return super().update(note="")
+
     def delete(self):
         raise PermissionError("Audit events are never deleted.")
 

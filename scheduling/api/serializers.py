@@ -507,3 +507,19 @@ class LearningEntrySerializer(serializers.Serializer):
     shared_reflections = ReflectionSerializer(many=True)
     actions = ActionSerializer(many=True)
     feedback = FeedbackSerializer(many=True)
+
+
+class ExportSerializer(serializers.Serializer):
+    """The export document: its sections (SPEC §13)."""
+
+    exported_at = serializers.DateTimeField()
+    profile = serializers.DictField()
+    clearances = ClearanceSerializer(many=True)
+    bookings = serializers.ListField(child=serializers.DictField())
+    consents = serializers.ListField(child=serializers.DictField())
+    reflections = serializers.ListField(child=serializers.DictField())
+    actions = ActionSerializer(many=True)
+    feedback_received = serializers.ListField(child=serializers.DictField())
+    feedback_given = serializers.ListField(child=serializers.DictField())
+    events_about_me = serializers.ListField(child=serializers.DictField())
+    notifications = serializers.ListField(child=serializers.DictField())

@@ -10,6 +10,7 @@ v1 = [
     path("me", views.MeView.as_view(), name="api-me"),
     path("me/calendar-link", views.CalendarLinkView.as_view(), name="api-calendar-link"),
     path("me/learning", views.LearningView.as_view(), name="api-learning"),
+    path("me/export", views.ExportView.as_view(), name="api-export"),
     path("stations", views.StationListView.as_view(), name="api-stations"),
     path("stations/<int:pk>", views.StationDetailView.as_view(), name="api-station"),
     path("stations/<int:pk>/suspend", views.StationSuspendView.as_view(), name="api-station-suspend"),

@@ -905,3 +905,19 @@ class LearningView(GenericAPIView):
     def get(self, request):
         page = self.paginate_queryset(selectors.learning_log(request.user, _now()))
         return self.get_paginated_response([learning_entry(request.user, b) for b in page])
+
+
+class ExportView(GenericAPIView):
+    """Everything held about the signed-in person, as one JSON document (SPEC §13)."""
+
+    queryset = User.objects.none()
+    serializer_class = s.ExportSerializer
+
+    @extend_schema(operation_id="me_export", responses={200: s.ExportSerializer})
+    def get(self, request):
+        from ..export import export_person
+
+        response = Response(export_person(request.user, now=_now()))
+        response["Content-Disposition"] = 'attachment; filename="my-ridealong-data.json"'
+        response["Cache-Control"] = "no-store"
+        return response

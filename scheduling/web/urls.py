@@ -29,6 +29,7 @@ urlpatterns = [
     path("bookings/<int:pk>/actions/<int:action_id>/", views.action_done, name="action-done"),
     path("bookings/<int:pk>/feedback/", views.leave_feedback, name="feedback"),
     path("learning/", views.learning_log, name="learning"),
+    path("my-data/", views.my_data, name="my-data"),
     path("lead/queue/", views.lead_queue, name="queue"),
     path("crew/inbox/", views.consent_inbox, name="inbox"),
     path("calendar/", views.calendar_link, name="calendar"),

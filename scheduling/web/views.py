@@ -512,3 +512,18 @@ def booking_ics(request, pk):
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="ride-along-{booking.pk}.ics"'
     return response
+
+
+@login_required
+def my_data(request):
+    """What Ridealong holds about me, and the download of all of it (SPEC §13)."""
+    if request.GET.get("download"):
+        from django.http import JsonResponse
+
+        from ..export import export_person
+
+        response = JsonResponse(export_person(request.user, now=_now()), json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = 'attachment; filename="my-ridealong-data.json"'
+        response["Cache-Control"] = "no-store"
+        return response
+    return render(request, "web/my_data.html", {"person": request.user})
