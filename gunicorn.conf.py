@@ -1,6 +1,11 @@
-"""gunicorn settings: loopback by default, and calendar tokens masked in the access log (SPEC §9)."""
+"""gunicorn settings (SPEC §16): loopback by default; the app logs each request itself as JSON.
+
+gunicorn's own access log is off unless GUNICORN_ACCESSLOG names a file (or `-`); its lines have
+calendar and API tokens masked too.
+"""
 
 import os
+import tempfile
 
 from gunicorn.glogging import Logger
 
@@ -8,7 +13,9 @@ from scheduling.logging import mask
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# Each worker counts its metrics in files here; /metrics adds them up (prometheus_client's multiprocess mode).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ridealong-metrics-"))
 
 
 class MaskingLogger(Logger):
@@ -18,3 +25,9 @@ class MaskingLogger(Logger):
 
 
 logger_class = MaskingLogger
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -67,12 +67,14 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular_sidecar",
     "django_filters",
     "drf_spectacular",
     "scheduling",
 ]
 
 MIDDLEWARE = [
+    "scheduling.observability.RequestLogMiddleware",
     "scheduling.middleware.RefuseOversizedBodies",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -80,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -141,6 +144,11 @@ RIDEALONG_SIGNIN_USERNAME_LIMIT = env_int("RIDEALONG_SIGNIN_USERNAME_LIMIT", 5)
 RIDEALONG_SIGNIN_ADDRESS_LIMIT = env_int("RIDEALONG_SIGNIN_ADDRESS_LIMIT", 20)
 RIDEALONG_API_TOKEN_DAYS = env_int("RIDEALONG_API_TOKEN_DAYS", 30)
 RIDEALONG_API_RATE = env_str("RIDEALONG_API_RATE", "1200/min")
+# /readyz: the oldest unsent e-mail and the background jobs' last runs may be this old (seconds).
+RIDEALONG_READY_OUTBOX_AGE = env_int("RIDEALONG_READY_OUTBOX_AGE", 900)
+RIDEALONG_READY_HEARTBEAT_AGE = env_int("RIDEALONG_READY_HEARTBEAT_AGE", 300)
+# /metrics answers loopback clients, or anyone sending `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # Free text of bookings whose shift ended longer ago than this is blanked by process_due (SPEC §13).
 RIDEALONG_RETENTION_DAYS = env_int("RIDEALONG_RETENTION_DAYS", 2190)
 
@@ -174,10 +182,12 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "scheduling.storage.StaticStorage"},
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# Hashed names (after collectstatic) are cached for good; the rest for a minute, as they may change.
+WHITENOISE_MAX_AGE = 60
 
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
@@ -203,6 +213,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "scheduling.api.schema.RidealongSchema",
     "EXCEPTION_HANDLER": "scheduling.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["scheduling.api.throttling.PersonRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["scheduling.api.parsers.StrictJSONParser"],
     "UNAUTHENTICATED_USER": None,
@@ -226,16 +237,52 @@ SPECTACULAR_SETTINGS = {
         "CancelReasonEnum": "scheduling.api.serializers.CANCEL_REASONS",
     },
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    # The interactive docs are served by the app itself, without a CDN (SPEC §6).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Only the app's own scripts, styles and images; no page has an inline script (SPEC §12).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_tokens": {"()": "scheduling.logging.MaskCalendarTokens"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_tokens"]}},
+    "filters": {
+        "mask_tokens": {"()": "scheduling.logging.MaskCalendarTokens"},
+        "request_id": {"()": "scheduling.logging.AddRequestId"},
+    },
+    # One JSON object a line on stdout (SPEC §16); LOG_FORMAT=text for a terminal.
+    "formatters": {
+        "json": {"()": "scheduling.logging.RidealongJsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "filters": ["request_id", "mask_tokens"],
+            "formatter": env_str("LOG_FORMAT", "json"),
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Each request is logged once, by scheduling.observability; these would repeat it.
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
     },
 }

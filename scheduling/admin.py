@@ -8,6 +8,7 @@ from django.utils import timezone
 from . import services
 from .errors import BookingError
 from .models import (
+    ApiRateWindow,
     ApiToken,
     AuditEvent,
     Booking,
@@ -19,6 +20,7 @@ from .models import (
     FeedChange,
     FeedState,
     FollowUp,
+    Heartbeat,
     IdempotencyRecord,
     Notification,
     Place,
@@ -345,3 +347,17 @@ class FollowUpAdmin(ReadOnlyAdmin):
 @admin.register(Feedback)
 class FeedbackAdmin(ReadOnlyAdmin):
     list_display = ["booking", "author", "created_at"]
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(ReadOnlyAdmin):
+    """When the delivery worker and process_due last ran (/readyz reads the same rows)."""
+
+    list_display = ["name", "at"]
+
+
+@admin.register(ApiRateWindow)
+class ApiRateWindowAdmin(ReadOnlyAdmin):
+    """Each person's API requests per minute; process_due drops windows older than an hour."""
+
+    list_display = ["person_id", "started_at", "count"]

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from . import notifications
 from .calendar import build_feed
-from .models import Booking, BookingStatus, Notification
+from .models import Booking, BookingStatus, Heartbeat, Notification
 from .services import expire_due, write_transaction
 from .services.privacy import forget_old_text
 
@@ -72,6 +72,8 @@ def render(note: Notification) -> EmailMultiAlternatives:
 def deliver_batch(*, now: datetime | None = None, limit: int = 50) -> tuple[int, int]:
     """Send what is due; returns (sent, failed). A failure waits with exponential backoff."""
     now = now or timezone.now()
+    # The worker is alive whether or not there is anything to send (/readyz reads this).
+    Heartbeat.beat("delivery", timezone.now())
     rows = claim(now=now, limit=limit)
     if not rows:
         return 0, 0
@@ -120,8 +122,9 @@ def send_again(notification_ids, *, now: datetime) -> int:
 
 def prune(*, now: datetime) -> dict:
     """Drop what nothing needs any more: sent mail after 30 days, idempotency records after a day."""
-    from .models import IdempotencyRecord
+    from .models import ApiRateWindow, IdempotencyRecord
 
+    ApiRateWindow.objects.filter(started_at__lt=now - timedelta(hours=1)).delete()
     sent, _ = Notification.objects.filter(sent_at__lt=now - KEEP_SENT).delete()
     keys, _ = IdempotencyRecord.objects.filter(created_at__lt=now - IdempotencyRecord.TTL).delete()
     return {"notifications": sent, "idempotency_keys": keys}
@@ -201,6 +204,7 @@ def queue_action_reminders(*, now: datetime) -> int:
 
 def process_due(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
+    Heartbeat.beat("process_due", timezone.now())
     return {
         "expired": expire_due(now=now),
         "reminders": queue_reminders(now=now),

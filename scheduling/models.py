@@ -576,3 +576,32 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"Feedback on booking {self.booking_id}"
+
+
+class Heartbeat(models.Model):
+    """When a background job last ran (the delivery worker, process_due), for /readyz (SPEC §16)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def beat(cls, name: str, at) -> None:
+        cls.objects.update_or_create(name=name, defaults={"at": at})
+
+
+class ApiRateWindow(models.Model):
+    """API requests one person made in one minute (SPEC §12), counted in the database so every worker
+    process shares the count. No foreign key: counting must not lock the person's row."""
+
+    person_id = models.BigIntegerField()
+    started_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["person_id", "started_at"], name="one_rate_window_per_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.count} request(s) by {self.person_id} from {self.started_at:%H:%M}"

@@ -27,6 +27,53 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def readyz(request):
+    """Ready to serve: database, migrations, outbox age and the background jobs' heartbeats (SPEC §16).
+
+    Answers 503 naming every failing check.
+    """
+    from django.conf import settings
+    from django.db.migrations.executor import MigrationExecutor
+
+    from .models import Heartbeat, Notification
+
+    now = timezone.now()
+    checks: dict[str, dict] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = {"ok": True}
+    except DatabaseError as error:
+        checks["database"] = {"ok": False, "detail": str(error).splitlines()[0][:200]}
+        return JsonResponse({"status": "failing", "failing": ["database"], "checks": checks}, status=503)
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    checks["migrations"] = {"ok": not pending, "unapplied": [f"{m.app_label}.{m.name}" for m, _ in pending]}
+    oldest = (
+        Notification.objects.filter(sent_at=None, dead_at=None)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    age = (now - oldest).total_seconds() if oldest else 0
+    checks["outbox"] = {"ok": age <= settings.RIDEALONG_READY_OUTBOX_AGE, "oldest_unsent_seconds": int(age)}
+    beats = dict(Heartbeat.objects.values_list("name", "at"))
+    for name, limit in (
+        ("delivery", settings.RIDEALONG_READY_HEARTBEAT_AGE),
+        ("process_due", settings.RIDEALONG_READY_HEARTBEAT_AGE),
+    ):
+        at = beats.get(name)
+        seconds = (now - at).total_seconds() if at else None
+        checks[name] = {
+            "ok": seconds is not None and seconds <= limit,
+            "last_run": at.isoformat() if at else None,
+            "seconds_ago": int(seconds) if seconds is not None else None,
+        }
+    failing = [name for name, check in checks.items() if not check["ok"]]
+    body = {"status": "failing" if failing else "ok", "failing": failing, "checks": checks}
+    return JsonResponse(body, status=503 if failing else 200)
+
+
 def _not_found():
     return HttpResponse("No calendar at this address.\n", status=404, content_type="text/plain; charset=utf-8")
 

@@ -222,3 +222,18 @@ def test_a_new_calendar_link_is_kept_nowhere_but_the_response(requester, client)
     assert token.startswith("rla_")
     for session in Session.objects.all():
         assert token not in str(session.get_decoded())
+
+
+def test_each_person_has_an_api_rate_shared_by_every_process(requester, admin_user, settings):
+    settings.RIDEALONG_API_RATE = "3/min"
+    secret = sign_in().json()["token"]
+    with time_machine.travel("2026-10-01 12:00:10Z", tick=False):
+        answers = [with_token(secret).get("/api/v1/me") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["code"] == "throttled" and 0 < int(answers[-1]["Retry-After"]) <= 60
+    with time_machine.travel("2026-10-01 12:01:01Z", tick=False):
+        assert with_token(secret).get("/api/v1/me").status_code == 200  # a new minute
+    admin = APIClient()
+    admin.force_authenticate(admin_user)
+    with time_machine.travel("2026-10-01 12:00:20Z", tick=False):
+        assert all(admin.get("/api/v1/me").status_code == 200 for _ in range(5))
