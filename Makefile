@@ -2,16 +2,18 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate demo bench clean deps assets screenshots browser
+.PHONY: run test lint format migrate demo bench clean deps assets screenshots browser tools lock sbom
 
-$(STAMP): pyproject.toml
+# Exact versions with their hashes from requirements.lock (make lock rewrites it from pyproject.toml).
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -31,8 +33,9 @@ demo: migrate
 run: demo
 	$(DEV) $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: deps browser
+test: deps browser tools
 	$(PY) bin/ensure-database
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) -m pytest
 
 # Browser tests use Debian's Chromium; installed here when missing and we may (root), else they skip.
@@ -45,6 +48,27 @@ browser:
 	    echo "Browser tests will be skipped: install Debian's chromium (apt-get install chromium chromium-driver)"; \
 	  fi; \
 	fi
+
+# nginx (for `nginx -t` on deploy/nginx) from Debian's packages; installed when missing and we may (root).
+tools:
+	@if ! command -v nginx >/dev/null 2>&1 && ! test -x /usr/sbin/nginx; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's nginx-light for the deployment checks"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
+	  else \
+	    echo "The nginx check will be skipped: install Debian's nginx-light"; \
+	  fi; \
+	fi
+
+lock: deps
+	$(PY) -m piptools compile --quiet --generate-hashes --extra test --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+# A CycloneDX software bill of materials for everything the lock installs.
+sbom: deps
+	mkdir -p var
+	$(PY) -m cyclonedx_py requirements requirements.lock --output-format JSON -o var/sbom.json
+	@echo "SBOM written to var/sbom.json"
 
 screenshots: deps browser
 	rm -rf var/screenshots
