@@ -394,3 +394,63 @@ def test_people_lookup_is_refused_to_people_without_the_role(api, outsider, para
         response = api(person).get("/api/v1/people/lookup", {"q": "ra"})
         assert response.status_code == 403 and response.json()["code"] == "forbidden"
     assert api().get("/api/v1/people/lookup", {"q": "ra"}).status_code == 401
+
+
+def test_the_station_report_for_its_leads(api, requester, mentor, night, paramedic, lead, outsider, station, now):
+    booking = services.request_booking(
+        requested_by=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="x", now=NOW
+    )
+    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    with time_machine.travel(NOW, tick=False):
+        report = api(lead).get(f"/api/v1/stations/{station.pk}/report")
+        assert report.status_code == 200, report.content
+        body = report.json()
+        pat = next(r for r in body["hosting"] if r["person"] == paramedic.pk)
+        assert pat["next_28_days"] == 1 and pat["limit"] == 4
+        assert body["ride_alongs_by_month"] == [
+            {
+                "month": "2026-10",
+                "pending": 0,
+                "approved": 1,
+                "waitlisted": 0,
+                "declined": 0,
+                "cancelled": 0,
+                "expired": 0,
+                "attended": 0,
+                "ended_early": 0,
+                "no_show": 0,
+            }
+        ]
+        assert api(outsider).get(f"/api/v1/stations/{station.pk}/report").status_code == 403
+        listed = (
+            api(lead)
+            .get(
+                "/api/v1/bookings",
+                {"station": station.pk, "from": "2026-10-10T00:00:00Z", "to": "2026-10-11T00:00:00Z"},
+            )
+            .json()
+        )
+        assert [b["id"] for b in listed["results"]] == [booking.pk]
+        assert (
+            api(lead).get("/api/v1/bookings", {"station": station.pk, "from": "2026-10-12T00:00:00Z"}).json()["count"]
+            == 0
+        )
+
+
+def test_the_station_report_takes_a_fixed_number_of_queries(
+    api, lead, station, resource, django_assert_max_num_queries
+):
+    def add(count, first):
+        for i in range(count):
+            crew = make_person(cleared=False)
+            make_shift(
+                resource, local(2026, 10, first + i, 7), local(2026, 10, first + i, 8), crew=[(crew, "paramedic")]
+            )
+
+    add(2, 2)
+    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(8):
+        assert api(lead).get(f"/api/v1/stations/{station.pk}/report").status_code == 200
+    add(10, 12)
+    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(8):
+        assert len(api(lead).get(f"/api/v1/stations/{station.pk}/report").json()["hosting"]) == 12

@@ -523,3 +523,41 @@ class ExportSerializer(serializers.Serializer):
     feedback_given = serializers.ListField(child=serializers.DictField())
     events_about_me = serializers.ListField(child=serializers.DictField())
     notifications = serializers.ListField(child=serializers.DictField())
+
+
+class HostingMonthSerializer(serializers.Serializer):
+    month = serializers.CharField(help_text="YYYY-MM")
+    count = serializers.IntegerField()
+
+
+class HostingRowSerializer(serializers.Serializer):
+    person = serializers.IntegerField()
+    name = serializers.CharField()
+    next_28_days = serializers.IntegerField(help_text="Held bookings hosted on shifts starting in the next 28 days.")
+    limit = serializers.IntegerField(allow_null=True)
+    by_month = HostingMonthSerializer(many=True)
+
+
+class MonthCountsSerializer(serializers.Serializer):
+    month = serializers.CharField(help_text="YYYY-MM, the shifts' local month")
+    pending = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    waitlisted = serializers.IntegerField()
+    declined = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    expired = serializers.IntegerField()
+    attended = serializers.IntegerField()
+    ended_early = serializers.IntegerField()
+    no_show = serializers.IntegerField()
+
+
+class StationReportSerializer(serializers.Serializer):
+    station = serializers.IntegerField()
+    # "from" is a Python keyword: declared below.
+    to = serializers.DateTimeField()
+    crew_hosting_limit = serializers.IntegerField(allow_null=True)
+    hosting = HostingRowSerializer(many=True)
+    ride_alongs_by_month = MonthCountsSerializer(many=True)
+
+
+StationReportSerializer._declared_fields["from"] = serializers.DateTimeField()

@@ -13,6 +13,7 @@ v1 = [
     path("me/export", views.ExportView.as_view(), name="api-export"),
     path("stations", views.StationListView.as_view(), name="api-stations"),
     path("stations/<int:pk>", views.StationDetailView.as_view(), name="api-station"),
+    path("stations/<int:pk>/report", views.StationReportView.as_view(), name="api-station-report"),
     path("stations/<int:pk>/suspend", views.StationSuspendView.as_view(), name="api-station-suspend"),
     path("resources", views.ResourceListView.as_view(), name="api-resources"),
     path("resources/<int:pk>", views.ResourceDetailView.as_view(), name="api-resource"),

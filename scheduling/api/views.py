@@ -506,8 +506,15 @@ class BookingFilterSerializer(s.StrictSerializer):
     shift = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
     station = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
     role = drf_serializers.ChoiceField(choices=["requested", "observing", "hosting", "leading"], required=False)
+    resource = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    observer = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    from_ = s.AwareDateTimeField(required=False)
+    to = s.AwareDateTimeField(required=False)
     page = drf_serializers.IntegerField(required=False)
     page_size = drf_serializers.IntegerField(required=False)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value({("from_" if k == "from" else k): v for k, v in data.items()})
 
 
 BOOKING_FILTERS = [
@@ -515,6 +522,10 @@ BOOKING_FILTERS = [
     OpenApiParameter("shift", int),
     OpenApiParameter("station", int),
     OpenApiParameter("role", str, enum=["requested", "observing", "hosting", "leading"]),
+    OpenApiParameter("resource", int),
+    OpenApiParameter("observer", int, description="bookings with this person's place"),
+    OpenApiParameter("from", OpenApiTypes.DATETIME, description="with an offset; shifts overlapping [from, to)"),
+    OpenApiParameter("to", OpenApiTypes.DATETIME, description="with an offset"),
 ]
 
 
@@ -543,6 +554,14 @@ class BookingListView(GenericAPIView):
             qs = qs.filter(shift_id=f["shift"])
         if "station" in f:
             qs = qs.filter(shift__station_id=f["station"])
+        if "resource" in f:
+            qs = qs.filter(shift__resource_id=f["resource"])
+        if "observer" in f:
+            qs = qs.filter(places__person_id=f["observer"]).distinct()
+        if "to" in f:
+            qs = qs.filter(shift__starts_at__lt=f["to"])
+        if "from_" in f:
+            qs = qs.filter(shift__ends_at__gt=f["from_"])
         role = f.get("role")
         if role == "requested":
             qs = qs.filter(requested_by=me)
@@ -921,3 +940,38 @@ class ExportView(GenericAPIView):
         response["Content-Disposition"] = 'attachment; filename="my-ridealong-data.json"'
         response["Cache-Control"] = "no-store"
         return response
+
+
+class ReportQuerySerializer(s.StrictSerializer):
+    from_ = s.AwareDateTimeField(required=False)
+    to = s.AwareDateTimeField(required=False)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value({("from_" if k == "from" else k): v for k, v in data.items()})
+
+
+class StationReportView(GenericAPIView):
+    """The station's hosting load and ride-alongs per month, for its leads and admins (SPEC §15)."""
+
+    queryset = Station.objects.none()
+    serializer_class = s.StationReportSerializer
+
+    @extend_schema(
+        operation_id="stations_report",
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATETIME, description="with an offset; default a year ago"),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, description="with an offset; default the end of next month"),
+        ],
+    )
+    def get(self, request, pk):
+        from ..reports import default_range, station_report
+
+        station = station_or_404(pk)
+        if not access.leads_or_admin(request.user, station.pk):
+            raise Forbidden("Only the station's leads and admins see its report.")
+        query = parse_query(ReportQuerySerializer, request)
+        start, end = default_range(station, _now())
+        start, end = query.get("from_", start), query.get("to", end)
+        if end <= start:
+            raise Invalid("`to` must be after `from`.", fields={"to": ["Must be after from."]})
+        return Response(station_report(station, start=start, end=end, now=_now()))

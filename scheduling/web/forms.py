@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..auth import locked_until
-from ..models import ConsentPreference, Station
+from ..models import BookingStatus, ConsentPreference, Resource, Station
 
 User = get_user_model()
 
@@ -157,3 +157,59 @@ class FeedbackForm(forms.Form):
         label="Feedback for the observers",
         help_text="They will read it as from “a crew member”.",
     )
+
+
+class StationBookingsForm(forms.Form):
+    date_from = BoundedDateField(required=False, label="From")
+    date_to = BoundedDateField(required=False, label="To")
+    status = forms.ChoiceField(
+        required=False,
+        label="State",
+        choices=[("", "Any state")] + [(s, s.replace("_", " ").capitalize()) for s in BookingStatus.values],
+    )
+    resource = forms.ModelChoiceField(
+        queryset=Resource.objects.none(), required=False, empty_label="Any vehicle or desk"
+    )
+    observer = forms.CharField(required=False, max_length=100, label="Observer's name")
+
+    def __init__(self, *args, station=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["resource"].queryset = Resource.objects.filter(station=station).order_by("call_sign")
+
+
+class PersonField(forms.CharField):
+    """A person named by username or staff number."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        person = (
+            User.objects.filter(Q(username__iexact=value) | Q(profile__staff_number__iexact=value), is_active=True)
+            .select_related("profile")
+            .first()
+        )
+        if person is None:
+            raise forms.ValidationError("No one active has that username or staff number.")
+        return person
+
+
+class ClearanceForm(forms.Form):
+    person = PersonField(max_length=150, label="Username or staff number")
+    kind = forms.ChoiceField(
+        label="Clearance",
+        choices=[
+            ("dbs", "DBS check"),
+            ("confidentiality", "Confidentiality agreement"),
+            ("briefing", "Safety briefing"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    valid_from = BoundedDateField(label="Valid from")
+    valid_until = BoundedDateField(required=False, label="Valid until", help_text="Leave empty if it does not expire.")
+    reference = forms.CharField(required=False, max_length=200, label="Reference (certificate number)")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end < start:
+            self.add_error("valid_until", "The clearance must end on or after the day it starts.")
+        return data

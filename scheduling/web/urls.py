@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import station, views
 from .forms import SignInForm
 
 app_name = "web"
@@ -31,6 +31,11 @@ urlpatterns = [
     path("learning/", views.learning_log, name="learning"),
     path("my-data/", views.my_data, name="my-data"),
     path("lead/queue/", views.lead_queue, name="queue"),
+    path("lead/", station.stations, name="lead-stations"),
+    path("lead/stations/<int:station_id>/bookings/", station.bookings, name="lead-bookings"),
+    path("lead/stations/<int:station_id>/waiting-list/", station.waiting_list, name="lead-waiting"),
+    path("lead/stations/<int:station_id>/report/", station.report, name="lead-report"),
+    path("lead/stations/<int:station_id>/clearances/", station.clearances, name="lead-clearances"),
     path("crew/inbox/", views.consent_inbox, name="inbox"),
     path("calendar/", views.calendar_link, name="calendar"),
     path("calendar/new/", views.calendar_link_new, name="calendar-new"),
