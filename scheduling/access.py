@@ -71,6 +71,11 @@ def may_look_up_people(person) -> bool:
     return may_read_people(person) or bool(getattr(getattr(person, "profile", None), "is_requester", False))
 
 
+def may_request(person) -> bool:
+    """Asking for ride-alongs: requesters only (SPEC §1); pages offer the link to them alone."""
+    return bool(getattr(getattr(person, "profile", None), "is_requester", False))
+
+
 def sees_date_of_birth(viewer, person_id: int) -> bool:
     return is_admin(viewer) or viewer.pk == person_id
 

@@ -38,6 +38,26 @@ def shifts_overlapping(qs: QuerySet[Shift], start: datetime | None, end: datetim
     return qs
 
 
+def shifts_to_find(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
+    """Upcoming shifts a person could ask to observe, full or closed ones included so the page can say why.
+
+    Shifts with a crew member who never hosts are left out without a reason (SPEC §4).
+    """
+    never = CrewMember.objects.filter(shift=OuterRef("pk"), person__profile__consent_preference=ConsentPreference.NEVER)
+    return qs.filter(starts_at__gt=now, status=ShiftStatus.SCHEDULED, observer_seats__gt=0).exclude(Exists(never))
+
+
+def why_closed(shift: Shift, now: datetime) -> str:
+    """Why a listed shift takes no new request now ("" when it does); the same rules as §5.2's."""
+    station = shift.station
+    if station.suspended_until is not None and shift.starts_at < station.suspended_until:
+        until = station.suspended_until.astimezone(station.tz)
+        return f"Observations at {station.name} are suspended until {until:%-d %b %Y}"
+    if shift.starts_at - now < timedelta(hours=station.min_notice_hours):
+        return f"Closed: {station.name} needs {station.min_notice_hours} hours' notice"
+    return ""
+
+
 def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
     """Open to a new request now, with at least one free seat."""
     earliest = ExpressionWrapper(

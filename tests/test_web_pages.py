@@ -7,7 +7,7 @@ import time_machine
 
 from scheduling import services
 from scheduling.models import Booking
-from tests.factories import make_person
+from tests.factories import local, make_person, make_resource, make_shift
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
 
@@ -42,8 +42,46 @@ def test_sign_in_page_and_wrong_password(client, requester):
 
 def test_find_shifts_lists_open_shifts_with_seats(signed_in, requester, night):
     page = signed_in(requester).get("/shifts/", {"time_of_day": "night"}).content.decode()
-    assert "DA12 night shift, Loughborough" in page and "Sat 10 Oct 2026, 19:00" in page
+    assert "DA12 night shift, Loughborough" in page and "Saturday 10 October 2026" in page and "19:00 to" in page
+    assert "Crew: Paramedic, Technician" in page
     assert signed_in(requester).get("/shifts/", {"time_of_day": "day"}).content.decode().count("data-shift=") == 0
+
+
+def test_find_shifts_shows_full_shifts_with_the_waiting_list_and_closed_ones_with_why(
+    signed_in, requester, lead, station, resource, now
+):
+    from scheduling.models import Station
+
+    full = make_shift(make_resource(station, "DA90", seats=1), local(2026, 10, 12, 19), local(2026, 10, 13, 7))
+    services.request_booking(requested_by=make_person(requester=True), shift_id=full.pk, purpose="x", now=NOW)
+    soon = make_shift(resource, local(2026, 10, 2, 19), local(2026, 10, 3, 7))
+    page = signed_in(requester).get("/shifts/").content.decode()
+    card = page[page.index(f'data-shift="{full.pk}"') :]
+    assert "Full" in card[:800] and "Join the waiting list" in card[:1200]
+    card = page[page.index(f'data-shift="{soon.pk}"') :]
+    assert "needs 72 hours" in card[:800]
+    Station.objects.filter(pk=station.pk).update(suspended_until=local(2026, 11, 1))
+    assert "suspended until" in signed_in(requester).get("/shifts/").content.decode()
+    crew_page = signed_in(lead).get("/shifts/").content.decode()
+    assert "Join the waiting list" not in crew_page and "Request a place" not in crew_page
+
+
+def test_find_shifts_is_paginated_and_never_silently_cut_short(signed_in, requester, resource):
+    for day in range(45):
+        start = local(2026, 10, 5, 7) + timedelta(days=day)
+        make_shift(resource, start, start + timedelta(hours=12))
+    client = signed_in(requester)
+    first = client.get("/shifts/").content.decode()
+    assert "45 shifts, page 1 of 2" in first and first.count("data-shift=") == 40
+    assert client.get("/shifts/", {"page": 2}).content.decode().count("data-shift=") == 5
+
+
+def test_an_observer_is_named_by_name_as_the_look_up_offers(signed_in, requester, mentor, night):
+    signed_in(requester).post(
+        f"/shifts/{night.pk}/request/",
+        {"include_me": "on", "others": "Mo Mentor (mo)", "purpose": "See a night", "allow_waitlist": "on"},
+    )
+    assert sorted(Booking.objects.get().places.values_list("person_id", flat=True)) == sorted([requester.pk, mentor.pk])
 
 
 def test_request_for_self_and_mentor(signed_in, requester, mentor, night):
@@ -70,7 +108,7 @@ def test_rule_failure_is_shown_next_to_the_observers_field(signed_in, requester,
 
 def test_unknown_observer_is_a_form_error(signed_in, requester, night):
     page = signed_in(requester).post(f"/shifts/{night.pk}/request/", {"others": "nobody", "purpose": "x"})
-    assert "No one has the username or staff number" in page.content.decode()
+    assert "No one matches &#x27;nobody&#x27;" in page.content.decode()
 
 
 def test_lead_queue_approve_and_decline(signed_in, requester, mentor, lead, paramedic, night, resource):

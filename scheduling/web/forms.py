@@ -1,5 +1,6 @@
 """Forms parse input only; every rule is checked by the services they hand it to."""
 
+import re
 from datetime import date
 
 from django import forms
@@ -45,7 +46,8 @@ class BookingRequestForm(forms.Form):
         required=False,
         max_length=500,
         label="Other observers",
-        help_text="Their usernames or staff numbers, separated by commas (for example: mo).",
+        help_text="Start typing a name, username or staff number; separate several with commas (for example: mo).",
+        widget=forms.TextInput(attrs={"data-lookup": "/api/v1/people/lookup", "autocomplete": "off"}),
     )
     purpose = forms.CharField(
         max_length=2000,
@@ -64,17 +66,35 @@ class BookingRequestForm(forms.Form):
         data = super().clean()
         ids = [self.requester.pk] if data.get("include_me") else []
         for handle in filter(None, (h.strip() for h in (data.get("others") or "").split(","))):
-            person = User.objects.filter(
-                Q(username__iexact=handle) | Q(profile__staff_number__iexact=handle), is_active=True
-            ).first()
+            person, problem = find_colleague(handle)
             if person is None:
-                self.add_error("others", f"No one has the username or staff number {handle!r}.")
+                self.add_error("others", problem)
             elif person.pk not in ids:
                 ids.append(person.pk)
         if not ids and not self.errors:
             self.add_error("include_me", "Choose at least one observer: yourself or someone else.")
         data["observer_ids"] = ids
         return data
+
+
+CHOSEN = re.compile(r"\(([\w.@+-]+)\)\s*$")
+
+
+def find_colleague(handle: str):
+    """A colleague named as the look-up offers them ("Mo Mentor (mo)"), by username or staff number,
+    or by a name only one active person has. Returns (person, None) or (None, why not)."""
+    chosen = CHOSEN.search(handle)
+    key = chosen.group(1) if chosen else handle
+    active = User.objects.filter(is_active=True)
+    person = active.filter(Q(username__iexact=key) | Q(profile__staff_number__iexact=key)).first()
+    if person is not None:
+        return person, None
+    named = list(active.filter(profile__name__icontains=handle)[:2])
+    if len(named) == 1:
+        return named[0], None
+    if named:
+        return None, f"More than one person matches {handle!r}; choose one from the list or give a username."
+    return None, f"No one matches {handle!r}. Give a name, username or staff number."
 
 
 class ReasonForm(forms.Form):

@@ -4,6 +4,8 @@ from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -64,10 +66,15 @@ def home(request):
     return render(request, "web/home.html", context)
 
 
+SHIFTS_PER_PAGE = 40
+
+
 @login_required
 def find_shifts(request):
+    """Upcoming shifts grouped by day and paginated: open, full (with the waiting list) or closed, and why."""
+    now = _now()
     form = ShiftSearchForm(request.GET or None)
-    qs = selectors.shifts_open_now(selectors.shifts_for_listing(), _now())
+    qs = selectors.shifts_to_find(selectors.shifts_for_listing(), now)
     if form.is_valid():
         data = form.cleaned_data
         if data["station"]:
@@ -76,13 +83,32 @@ def find_shifts(request):
         start = datetime.combine(data["date_from"], time.min, tz) if data["date_from"] else None
         end = datetime.combine(data["date_to"] + timedelta(days=1), time.min, tz) if data["date_to"] else None
         qs = selectors.shifts_overlapping(qs, start, end)
-    shifts = list(qs.order_by("starts_at", "id")[:200])
-    if form.is_valid() and form.cleaned_data["time_of_day"]:
-        want_night = form.cleaned_data["time_of_day"] == "night"
-        shifts = [s for s in shifts if s.is_night == want_night]
-    for shift in shifts:
+        if data["time_of_day"]:
+            # Nights start in the evening; days in the morning (station time, at most a few hours apart).
+            qs = qs.filter(is_night_flag(data["time_of_day"] == "night"))
+    page = Paginator(qs.order_by("starts_at", "id"), SHIFTS_PER_PAGE).get_page(request.GET.get("page"))
+    days: dict = {}
+    for shift in page:
         shift.seats_free = max(shift.observer_seats - shift.held_seats, 0)
-    return render(request, "web/shifts.html", {"form": form, "shifts": shifts[:100]})
+        shift.closed = selectors.why_closed(shift, now)
+        shift.roles = [c.get_role_display() for c in shift.crew_members.all() if c.active]
+        days.setdefault(shift.local_starts_at.date(), []).append(shift)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "days": sorted(days.items()),
+        "page": page,
+        "query": query.urlencode(),
+        "may_request": access.may_request(request.user),
+    }
+    return render(request, "web/shifts.html", context, status=400 if form.errors else 200)
+
+
+def is_night_flag(night: bool) -> Q:
+    """Night shifts in SQL, as models.is_night says: starting at 17:00 or later, or before 05:00, local time."""
+    condition = Q(starts_at__hour__gte=17) | Q(starts_at__hour__lt=5)
+    return condition if night else ~condition
 
 
 @login_required
