@@ -8,6 +8,7 @@ from django.utils import timezone
 from . import services
 from .errors import BookingError
 from .models import (
+    AnswerLinkUse,
     ApiRateWindow,
     ApiToken,
     AuditEvent,
@@ -361,3 +362,10 @@ class ApiRateWindowAdmin(ReadOnlyAdmin):
     """Each person's API requests per minute; process_due drops windows older than an hour."""
 
     list_display = ["person_id", "started_at", "count"]
+
+
+@admin.register(AnswerLinkUse)
+class AnswerLinkUseAdmin(ReadOnlyAdmin):
+    """One-tap answer links already used (each works once); the links themselves are never stored."""
+
+    list_display = ["booking", "person", "answer", "used_at"]

@@ -51,13 +51,12 @@ def render(note: Notification) -> EmailMultiAlternatives:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[note.recipient.email],
     )
-    paragraphs = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in note.body.split("\n\n"))
-    link = notifications.booking_url(note.booking) if note.booking_id else settings.SITE_URL
-    message.attach_alternative(
-        f'<!doctype html><html><body style="font-family: Arial, sans-serif">{paragraphs}'
-        f'<p><a href="{escape(link)}">Open the booking in Ridealong</a></p></body></html>',
-        "text/html",
-    )
+    if note.html:
+        message.attach_alternative(note.html, "text/html")
+    else:
+        # Rows queued before e-mails had their own HTML: make it from the text.
+        paragraphs = "".join(f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in note.body.split("\n\n"))
+        message.attach_alternative(f"<!doctype html><html><body>{paragraphs}</body></html>", "text/html")
     if note.attach_ics and note.booking_id:
         booking = (
             Booking.objects.select_related("shift__station", "shift__resource")
@@ -137,7 +136,7 @@ def queue_reminders(*, now: datetime) -> int:
             status=BookingStatus.APPROVED, shift__starts_at__gt=now, shift__starts_at__lte=now + REMINDER_AHEAD
         )
         .select_related("shift__station", "shift__resource", "requested_by")
-        .prefetch_related("places__person", "shift__crew_members__person")
+        .prefetch_related("places__person__profile", "shift__crew_members__person__profile")
     )
     queued = 0
     for booking in due:
@@ -146,7 +145,7 @@ def queue_reminders(*, now: datetime) -> int:
             before = Notification.objects.filter(dedupe_key__startswith=key + ":").count()
             recipients = [p.person for p in booking.places.all() if p.state == "held"]
             recipients += [c.person for c in booking.shift.crew_members.all()]
-            notifications.queue(booking, "reminder", recipients, now=now, dedupe=key)
+            notifications.queue(booking, "reminder", recipients, now=now, dedupe=key, reminder=True)
             queued += Notification.objects.filter(dedupe_key__startswith=key + ":").count() - before
     return queued
 
@@ -173,7 +172,9 @@ def queue_action_reminders(*, now: datetime) -> int:
             | Q(due_on__lte=latest - OVERDUE_AFTER, overdue_reminder_for__isnull=True)
             | (Q(due_on__lte=latest - OVERDUE_AFTER) & ~Q(overdue_reminder_for=F("due_on")))
         )
-        .select_related("booking__shift__station", "booking__shift__resource", "booking__requested_by", "owner")
+        .select_related(
+            "booking__shift__station", "booking__shift__resource", "booking__requested_by", "owner__profile"
+        )
     )
     queued = 0
     for action in candidates:
@@ -195,7 +196,9 @@ def queue_action_reminders(*, now: datetime) -> int:
             key = f"{kind}:{action.pk}:{action.due_on.isoformat()}"
             with write_transaction():
                 before = Notification.objects.filter(dedupe_key__startswith=key + ":").count()
-                notifications.queue(action.booking, kind, [action.owner], now=now, note=action.text, dedupe=key)
+                notifications.queue(
+                    action.booking, kind, [action.owner], now=now, note=action.text, dedupe=key, reminder=True
+                )
                 queued += Notification.objects.filter(dedupe_key__startswith=key + ":").count() - before
                 FollowUp.objects.filter(pk=action.pk).update(**{field: action.due_on})
                 setattr(action, field, action.due_on)

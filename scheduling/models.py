@@ -38,6 +38,8 @@ class Profile(models.Model):
     consent_preference = models.CharField(
         max_length=10, choices=ConsentPreference.choices, default=ConsentPreference.ASK
     )
+    # Reminder e-mails (24 hours before, actions due) can be turned off; decisions and changes cannot (SPEC §8).
+    reminders = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return self.name or self.user.get_username()
@@ -410,6 +412,7 @@ class Notification(models.Model):
     kind = models.CharField(max_length=40)
     subject = models.CharField(max_length=300)
     body = models.TextField()
+    html = models.TextField(blank=True)
     attach_ics = models.BooleanField(default=False)
     dedupe_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
     created_at = models.DateTimeField()
@@ -605,3 +608,16 @@ class ApiRateWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} request(s) by {self.person_id} from {self.started_at:%H:%M}"
+
+
+class AnswerLinkUse(models.Model):
+    """A one-tap answer link that has been used (SPEC §8): its nonce, so it works once only."""
+
+    nonce = models.CharField(max_length=32, unique=True)
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="+")
+    answer = models.CharField(max_length=10)
+    used_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.answer} on booking {self.booking_id}"

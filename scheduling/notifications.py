@@ -22,11 +22,12 @@ SUBJECTS = {
     "reminder": "Tomorrow: {label}",
     "action_due": "Action due today: {label}",
     "action_overdue": "Action still open: {label}",
+    "observer_left": "An observer left the ride-along: {label}",
 }
 
 LINES = {
-    "requested": "A new ride-along request needs your decision.",
-    "consent_requested": "An observer has asked to join your shift. Please give or decline consent.",
+    "requested": "A new ride-along request at your station needs your decision.",
+    "consent_requested": "Observers have asked to join your shift. Will you host them?",
     "consent_declined": "A crew member declined, so this ride-along will not go ahead.",
     "consent_withdrawn": "A crew member withdrew consent, so this ride-along has been cancelled.",
     "approved": "Your ride-along is approved. The calendar event is attached.",
@@ -39,45 +40,117 @@ LINES = {
     "reminder": "Reminder: this ride-along is in about 24 hours.",
     "action_due": "An action you agreed after this ride-along is due today.",
     "action_overdue": "An action you agreed after this ride-along was due a week ago and is still open.",
+    "observer_left": "An observer has left this ride-along; the others still have their places.",
 }
+
+
+HEADLINES_FOR_ACTION = {
+    "requested": "Please approve or decline. Your answer counts once every crew member has consented too.",
+    "consent_requested": "Tap an answer below; you can add a private note that only the station's leads see.",
+}
+NOTE_LABELS = {
+    "declined": "The station's reason",
+    "cancelled": "Reason",
+    "observer_left": "Who left",
+    "action_due": "The action",
+    "action_overdue": "The action",
+}
+# Who reads a kind of message: crew and leads are asked to decide; everyone else is a party to the booking.
+AUDIENCES = {"consent_requested": "crew", "requested": "lead"}
 
 
 def booking_url(booking: Booking) -> str:
     return settings.SITE_URL + reverse("web:booking", args=[booking.pk])
 
 
-def _body(booking: Booking, kind: str, note: str) -> str:
+def friendly_when(shift) -> str:
+    """ "Tue 1 Dec 2026, 19:00 to Wed 2 Dec, 07:00", in the station's time."""
+    start, end = shift.local_starts_at, shift.local_ends_at
+    first = f"{start:%a} {start.day} {start:%b %Y, %H:%M}"
+    if end.date() == start.date():
+        return f"{first} to {end:%H:%M}"
+    return f"{first} to {end:%a} {end.day} {end:%b, %H:%M}"
+
+
+def _observers(booking: Booking) -> list[str]:
+    places = getattr(booking, "_prefetched_objects_cache", {}).get("places")
+    if places is None:
+        places = booking.places.select_related("person__profile")
+    return [display_name(p.person) for p in places if p.state != PlaceState.RELEASED]
+
+
+def message(booking: Booking, kind: str, person, *, note: str = "", audience: str = "party") -> tuple[str, str, str]:
+    """(subject, text, HTML) for one recipient, from the e-mail templates (SPEC §8).
+
+    Nothing here names a crew member: messages to requesters and observers come from the booking,
+    its shift and its observers only (SPEC §13).
+    """
+    from django.template.loader import render_to_string
+
+    from . import answers
+
     shift = booking.shift
-    lines = [
-        LINES[kind],
-        "",
-        shift.label,
-        f"{shift.local_starts_at:%a %d %b %Y %H:%M} to {shift.local_ends_at:%a %d %b %Y %H:%M} "
-        f"({shift.station.timezone})",
-        f"Where: {shift.station.address or shift.station.name}",
-        f"Status: {booking.status}",
-    ]
-    if note:
-        lines.append(f"Note: {note}")
-    lines += ["", f"Details: {booking_url(booking)}"]
-    return "\n".join(lines)
+    links = []
+    if audience == "crew":
+        links = [
+            ("Give consent", answers.link_for(person=person, booking=booking, role="crew", answer="give")),
+            ("Decline", answers.link_for(person=person, booking=booking, role="crew", answer="decline")),
+        ]
+    elif audience == "lead":
+        links = [
+            ("Approve", answers.link_for(person=person, booking=booking, role="lead", answer="approve")),
+            ("Decline", answers.link_for(person=person, booking=booking, role="lead", answer="decline")),
+        ]
+    context = {
+        "name": display_name(person),
+        "headline": LINES[kind],
+        "todo": HEADLINES_FOR_ACTION.get(kind, ""),
+        "label": shift.label,
+        "when": friendly_when(shift),
+        "where": shift.station.address or shift.station.name,
+        "observers": ", ".join(_observers(booking)) or "none any more",
+        "purpose": booking.purpose,
+        "note": note,
+        "note_label": NOTE_LABELS.get(kind, "Note"),
+        "links": links,
+        "booking_url": booking_url(booking),
+        "kind": kind,
+    }
+    # A header is one line, whatever the names in it hold.
+    subject = " ".join(SUBJECTS[kind].format(label=shift.label).split())[:300]
+    return subject, render_to_string("email/message.txt", context), render_to_string("email/message.html", context)
 
 
-def queue(booking: Booking, kind: str, recipients, *, now: datetime, note: str = "", dedupe: str | None = None) -> None:
+def queue(
+    booking: Booking,
+    kind: str,
+    recipients,
+    *,
+    now: datetime,
+    note: str = "",
+    dedupe: str | None = None,
+    audience: str | None = None,
+    reminder: bool = False,
+) -> None:
+    """Write the e-mails to the outbox, in the caller's transaction; `reminder` ones respect the opt-out."""
+    audience = audience or AUDIENCES.get(kind, "party")
     seen: set[int] = set()
     rows = []
     for person in recipients:
         if person is None or person.pk in seen or not person.email:
             continue
+        if reminder and not person.profile.reminders:
+            continue
         seen.add(person.pk)
+        subject, text, html = message(booking, kind, person, note=note, audience=audience)
         rows.append(
             Notification(
                 recipient=person,
                 booking=booking,
                 kind=kind,
-                # A header is one line, whatever the names in it hold.
-                subject=" ".join(SUBJECTS[kind].format(label=booking.shift.label).split())[:300],
-                body=_body(booking, kind, note),
+                subject=subject,
+                body=text,
+                html=html,
                 attach_ics=kind == "approved",
                 dedupe_key=f"{dedupe}:{person.pk}" if dedupe else None,
                 created_at=now,
@@ -93,12 +166,8 @@ def parties(booking: Booking) -> list:
     # A booking just made carries its places, persons included (services.base.remember_related).
     places = getattr(booking, "_prefetched_objects_cache", {}).get("places")
     if places is None:
-        places = booking.places.select_related("person")
+        places = booking.places.select_related("person__profile")
     return [booking.requested_by, *(p.person for p in places)]
-
-
-def live_observers(booking: Booking) -> list:
-    return [p.person for p in booking.places.select_related("person").exclude(state=PlaceState.RELEASED)]
 
 
 def tell_parties(booking: Booking, kind: str, *, now: datetime, note: str = "") -> None:
@@ -113,9 +182,9 @@ def ask_station(booking: Booking, *, now: datetime, consents=None) -> None:
     if booking.status != BookingStatus.PENDING:
         return
     if not booking.lead_approved:
-        queue(booking, "requested", booking.shift.station.leads.all(), now=now)
+        queue(booking, "requested", booking.shift.station.leads.select_related("profile"), now=now)
     if consents is None:
-        consents = booking.consents.select_related("person")
+        consents = booking.consents.select_related("person__profile")
     asked = [c.person for c in consents if c.state == "pending"]
     queue(booking, "consent_requested", asked, now=now)
 

@@ -9,6 +9,11 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
     and WhiteNoise serves them from the app's folders, with a short cache instead of a year."""
 
     manifest_strict = False
+    # The vendored front-end files name source maps that are not shipped; leave those comments alone.
+    patterns = tuple(
+        (extension, tuple(p for p in found if "sourceMappingURL" not in (p[0] if isinstance(p, tuple) else p)))
+        for extension, found in CompressedManifestStaticFilesStorage.patterns
+    )
 
     def url(self, name, force=False):
         try:

@@ -22,6 +22,7 @@ from ..models import (
     Place,
     PlaceState,
     Shift,
+    display_name,
 )
 from .base import (
     is_admin,
@@ -321,6 +322,17 @@ def _cancel_place(booking: Booking, place: Place, *, actor, note: str, now: date
             from_status=booking.status,
             to_status=booking.status,
             note=note,
+        )
+        # The requester and the observers still coming are told who left (SPEC §8).
+        staying = [
+            p.person for p in booking.places.select_related("person__profile").exclude(state=PlaceState.RELEASED)
+        ]
+        notifications.queue(
+            booking,
+            "observer_left",
+            [booking.requested_by, *staying],
+            now=now,
+            note=display_name(actor),
         )
     if freed:
         promote_waitlist(booking.shift, now=now)

@@ -1,12 +1,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import station, views
+from . import answer, station, views
 from .forms import SignInForm
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("act/<str:token>/", answer.answer, name="answer"),
     path(
         "sign-in/",
         auth_views.LoginView.as_view(

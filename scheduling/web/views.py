@@ -102,7 +102,7 @@ def find_shifts(request):
         "query": query.urlencode(),
         "may_request": access.may_request(request.user),
     }
-    return render(request, "web/shifts.html", context, status=400 if form.errors else 200)
+    return render(request, "web/shifts.html", context)
 
 
 def is_night_flag(night: bool) -> Q:
