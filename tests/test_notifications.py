@@ -1,13 +1,9 @@
 """E-mail through the outbox (SPEC §8) against a real SMTP server on loopback."""
 
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.policy import default as default_policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.conf import settings as django_settings
 from django.db import connections, transaction
 
@@ -17,53 +13,6 @@ from scheduling.models import Notification
 from tests.factories import make_person
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-        self.controller = None
-        self.port = None
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.messages.append((rcpt, message_from_bytes(envelope.content, policy=default_policy)))
-        return "250 OK"
-
-    def up(self):
-        # A stopped aiosmtpd controller cannot start again, so "the server is back" is a new one.
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def down(self):
-        self.controller.stop()
-        self.controller = None
-
-    def to(self, address):
-        return [m for r, m in self.messages if r == address]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(settings):
-    port = free_port()
-    inbox = Inbox()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    settings.EMAIL_TIMEOUT = 5
-    inbox.port = port
-    inbox.up()
-    yield inbox
-    if inbox.controller is not None:
-        inbox.down()
 
 
 def deliver_all(now):

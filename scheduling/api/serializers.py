@@ -150,6 +150,7 @@ class MeSerializer(StrictSerializer):
     is_requester = serializers.BooleanField(read_only=True)
     lead_of = serializers.ListField(child=serializers.IntegerField(), read_only=True)
     consent_preference = serializers.ChoiceField(choices=ConsentPreference.choices)
+    reminders = serializers.BooleanField(read_only=True)
     clearances = ClearanceSerializer(many=True, read_only=True)
 
     def to_representation(self, user):
@@ -161,6 +162,7 @@ class MeSerializer(StrictSerializer):
             "is_requester": profile.is_requester,
             "lead_of": sorted(lead_station_ids(user)),
             "consent_preference": profile.consent_preference,
+            "reminders": profile.reminders,
             "clearances": ClearanceSerializer(user.clearances.order_by("kind", "valid_from", "id"), many=True).data,
         }
 
@@ -414,6 +416,9 @@ class CalendarLinkSerializer(serializers.Serializer):
 
 class MePatchSerializer(StrictSerializer):
     consent_preference = serializers.ChoiceField(choices=ConsentPreference.choices, required=False)
+    reminders = serializers.BooleanField(
+        required=False, help_text="Reminder e-mails; decisions and changes always come."
+    )
 
 
 __all__ = ["Clearance", "Resource", "Shift", "Station", "User"]

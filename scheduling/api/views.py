@@ -126,6 +126,8 @@ class MeView(GenericAPIView):
     @extend_schema(operation_id="me_update", request=s.MePatchSerializer)
     def patch(self, request):
         data = parse(s.MePatchSerializer, request)
+        if "reminders" in data:
+            services.set_reminders(person=request.user, on=data["reminders"])
         if "consent_preference" in data:
             services.set_consent_preference(
                 person=request.user, preference=data["consent_preference"], now=timezone.now()

@@ -144,6 +144,13 @@ def check_password_strength(password: str, person) -> None:
         raise Invalid(error.messages[0], fields={"password": list(error.messages)}) from None
 
 
+def set_reminders(*, person, on: bool) -> None:
+    """Turn reminder e-mails on or off; e-mails asking for a decision or reporting a change always come."""
+    with write_transaction():
+        Profile.objects.filter(pk=person.pk).update(reminders=bool(on))
+    person.profile.reminders = bool(on)
+
+
 def _check_preference(preference) -> None:
     if preference not in ConsentPreference.values:
         raise Invalid("Choose ask, always or never.", fields={"consent_preference": ["Choose ask, always or never."]})

@@ -52,7 +52,7 @@ def answer(request, token):
         found = answers.read(token, now=now)
     except answers.BadLink as bad:
         return refused(request, bad.reason)
-    form = AnswerForm(request.POST or None, found=found)
+    form = AnswerForm(request.POST if request.method == "POST" else None, found=found)
     if request.method == "POST" and form.is_valid():
         try:
             answers.act(token, text=form.cleaned_data["text"], now=now)

@@ -552,4 +552,8 @@ def my_data(request):
         response["Content-Disposition"] = 'attachment; filename="my-ridealong-data.json"'
         response["Cache-Control"] = "no-store"
         return response
+    if request.method == "POST":
+        services.set_reminders(person=request.user, on=request.POST.get("reminders") == "on")
+        messages.success(request, "Your e-mail settings are saved.")
+        return redirect("web:my-data")
     return render(request, "web/my_data.html", {"person": request.user})
