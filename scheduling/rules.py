@@ -163,27 +163,39 @@ def check_clearances(
     for clearance in clearances:
         held.setdefault((clearance.person_id, clearance.kind), []).append(clearance)
     for person in observers:
+        missing, expired = [], []
         for kind in required:
             mine = held.get((person.pk, kind), [])
             if any(clearance_covers(c, shift) for c in mine):
                 continue
-            label = kind.replace("_", " ")
-            if mine:
-                return [
-                    RuleViolation(
-                        f"{_name(person)}'s {label} clearance is not valid for the whole shift.",
-                        code="clearance_expired",
-                        data={"observer": person.pk, "kind": kind},
-                    )
-                ]
+            (expired if mine else missing).append(kind)
+        if missing:
             return [
                 RuleViolation(
-                    f"{_name(person)} has no {label} clearance on record.",
+                    f"{_name(person)} has no {_words(missing)} on record.",
                     code="clearance_missing",
-                    data={"observer": person.pk, "kind": kind},
+                    data={"observer": person.pk, "kind": missing[0], "kinds": missing},
+                )
+            ]
+        if expired:
+            return [
+                RuleViolation(
+                    f"{_name(person)}'s {_words(expired)} {'is' if len(expired) == 1 else 'are'} not valid "
+                    "for the whole shift.",
+                    code="clearance_expired",
+                    data={"observer": person.pk, "kind": expired[0], "kinds": expired},
                 )
             ]
     return []
+
+
+CLEARANCE_WORDS = {"dbs": "DBS check", "confidentiality": "confidentiality agreement", "briefing": "safety briefing"}
+
+
+def _words(kinds: list[str]) -> str:
+    """["dbs", "briefing"] -> "DBS check or safety briefing": every missing clearance, in words."""
+    words = [CLEARANCE_WORDS.get(k, k.replace("_", " ")) for k in kinds]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def check_ages(shift: Shift, observers: Sequence) -> list[RuleViolation]:

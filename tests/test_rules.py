@@ -90,7 +90,8 @@ def test_missing_clearance_names_observer_and_kind(requester, night, book):
     with pytest.raises(RuleViolation) as caught:
         book(requester, night, [novice])
     assert caught.value.code == "clearance_missing"
-    assert caught.value.data == {"observer": novice.pk, "kind": "dbs"}
+    assert caught.value.data == {"observer": novice.pk, "kind": "dbs", "kinds": ["dbs", "confidentiality", "briefing"]}
+    assert "no DBS check, confidentiality agreement or safety briefing on record" in caught.value.detail
 
 
 def test_clearance_ending_on_the_nights_end_date_covers_it(requester, night, book):

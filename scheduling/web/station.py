@@ -21,7 +21,7 @@ from .present import STATES
 
 User = get_user_model()
 PAGE = 50
-CLEARANCE_WORDS = {"dbs": "DBS check", "confidentiality": "confidentiality agreement", "briefing": "safety briefing"}
+CLEARANCE_WORDS = rules.CLEARANCE_WORDS
 
 
 def _station_for(request, station_id) -> Station | None:
