@@ -35,7 +35,6 @@ run: demo
 
 test: deps browser tools
 	$(PY) bin/ensure-database
-	$(DEV) $(PY) manage.py collectstatic --noinput -v0
 	$(PY) -m pytest
 
 # Browser tests use Debian's Chromium; installed here when missing and we may (root), else they skip.

@@ -79,7 +79,8 @@ class Visitor:
     """One person's browser: signs in, visits pages and checks each with axe-core."""
 
     def __init__(self, browser, base_url, username, *, width=1280):
-        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        # bypass_csp: axe-core is injected inline for the check; the pages themselves never need an inline script.
+        self.context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
         self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
         self.page = self.context.new_page()
         self.base = base_url
@@ -108,15 +109,15 @@ def test_the_seed_story_end_to_end(browser, live_server, story):
     night = story["night"]
     rachel = Visitor(browser, live_server.url, "rachel")
     page = rachel.go("/shifts/?time_of_day=night")
-    row = page.locator(f"tr[data-shift='{night.pk}']")
-    assert "2" in row.locator("td").nth(3).inner_text()
-    row.get_by_role("link", name=re.compile("Request")).click()
+    card = page.locator(f"[data-shift='{night.pk}']")
+    assert "2 of 2 seats free" in card.inner_text() and "Paramedic, Technician" in card.inner_text()
+    card.get_by_role("link", name=re.compile("Request a place")).click()
     page.check("#id_include_me")
     page.fill("#id_others", "mo")
     page.fill("#id_purpose", "Understand how a night crew works")
     page.click("button:has-text('Send request')")
     page.wait_for_url(re.compile(r"/bookings/\d+/$"))
-    assert "Pending" in page.inner_text("main")
+    assert "Waiting for approval" in page.inner_text("main")
     booking = Booking.objects.get()
 
     pat = Visitor(browser, live_server.url, "pat")
@@ -209,8 +210,19 @@ PAGES = {
         "/bookings/{booking}/",
         "/calendar/",
         "new-calendar-link",
+        "/learning/",
+        "/my-data/",
+        "/api-tokens/",
     ],
-    "lee": ["/lead/queue/", "/bookings/{booking}/"],
+    "lee": [
+        "/lead/queue/",
+        "/bookings/{booking}/",
+        "/lead/",
+        "/lead/stations/{station}/bookings/",
+        "/lead/stations/{station}/waiting-list/",
+        "/lead/stations/{station}/report/",
+        "/lead/stations/{station}/clearances/",
+    ],
     "pat": ["/crew/inbox/"],
 }
 
@@ -224,7 +236,7 @@ def _every_page(browser, live_server, story, width, shoot=None):
         now=timezone.now(),
     )
     found = {}
-    anonymous = browser.new_context(viewport={"width": width, "height": 900})
+    anonymous = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
     page = anonymous.new_page()
     page.goto(live_server.url + "/sign-in/")
     page.add_script_tag(path=str(AXE))
@@ -239,7 +251,7 @@ def _every_page(browser, live_server, story, width, shoot=None):
     for username, paths in PAGES.items():
         visitor = Visitor(browser, live_server.url, username, width=width)
         for path in paths:
-            path = path.format(night=story["night"].pk, booking=booking.pk)
+            path = path.format(night=story["night"].pk, booking=booking.pk, station=story["night"].station_id)
             if path == "new-calendar-link":
                 visitor.go("/calendar/").click("button:has-text('Make')")
                 visitor.page.wait_for_url(re.compile("/calendar/new/$"))
@@ -253,7 +265,7 @@ def _every_page(browser, live_server, story, width, shoot=None):
     return found
 
 
-@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("width", [320, 1280])
 def test_every_page_has_no_serious_accessibility_violations(browser, live_server, story, width):
     found = _every_page(browser, live_server, story, width)
     assert {page: v for page, v in found.items() if v} == {}
@@ -273,7 +285,7 @@ def test_screenshots(browser, live_server, story, width):
 
 
 def test_a_request_can_be_made_with_the_keyboard_alone(browser, live_server, story):
-    context = browser.new_context(viewport={"width": 390, "height": 800})
+    context = browser.new_context(viewport={"width": 390, "height": 800}, bypass_csp=True)
     page = context.new_page()
     page.goto(live_server.url + "/sign-in/")
     page.keyboard.press("Tab")  # the skip link comes first
@@ -295,4 +307,176 @@ def test_a_request_can_be_made_with_the_keyboard_alone(browser, live_server, sto
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/bookings/\d+/$"))
     assert Booking.objects.get().places.count() == 2
+    context.close()
+
+
+def scrolls_sideways(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth + 1")
+
+
+def test_a_lead_finds_and_cancels_an_approved_ride_along(browser, live_server, story):
+    booking = services.request_booking(
+        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+    )
+    services.give_consent(booking_id=booking.pk, person=story["paramedic"], now=timezone.now())
+    services.approve_booking(booking_id=booking.pk, lead=story["lead"], now=timezone.now())
+    lee = Visitor(browser, live_server.url, "lee")
+    page = lee.go("/lead/")
+    page.get_by_role("link", name="Bookings", exact=True).first.click()
+    page.select_option("#id_status", "approved")
+    page.click("button:has-text('Show bookings')")
+    page.get_by_role("link", name=re.compile("DA12 night shift")).click()
+    page.click("summary:has-text('Cancel this booking')")
+    page.fill("#id_reason", "Vehicle off the road")
+    page.click("button.nhsuk-button--warning:has-text('Cancel')")
+    page.wait_for_load_state()
+    assert Booking.objects.get(pk=booking.pk).status == "cancelled"
+    assert "Vehicle off the road" in page.inner_text("main")
+    lee.close()
+
+
+def test_a_requester_joins_the_waiting_list_from_find_shifts(browser, live_server, story):
+    services.request_booking(
+        requested_by=story["mentor"],
+        shift_id=story["night"].pk,
+        observer_ids=[story["mentor"].pk, make_person(name="Sam Second").pk],
+        purpose="Full house",
+        now=timezone.now(),
+    )
+    rachel = Visitor(browser, live_server.url, "rachel", width=320)
+    page = rachel.go("/shifts/")
+    card = page.locator(f"[data-shift='{story['night'].pk}']")
+    assert "Full" in card.inner_text()
+    card.get_by_role("link", name=re.compile("Join the waiting list")).click()
+    page.fill("#id_purpose", "Happy to wait")
+    page.click("button:has-text('Send request')")
+    page.wait_for_url(re.compile(r"/bookings/\d+/$"))
+    assert "On the waiting list" in page.inner_text("main")
+    assert not scrolls_sideways(page)
+    rachel.close()
+
+
+def test_an_observer_who_left_sees_that_they_left(browser, live_server, story):
+    booking = services.request_booking(
+        requested_by=story["requester"],
+        shift_id=story["night"].pk,
+        observer_ids=[story["requester"].pk, story["mentor"].pk],
+        purpose="Both of us",
+        now=timezone.now(),
+    )
+    mo = Visitor(browser, live_server.url, "mo")
+    page = mo.go(f"/bookings/{booking.pk}/")
+    page.click("summary:has-text('Cancel my place')")
+    page.click("button.nhsuk-button--warning:has-text('Cancel')")
+    page.wait_for_load_state()
+    text = page.inner_text("main")
+    assert "You left this ride-along" in text and "Mo Mentor left the ride-along" in text
+    mo.close()
+
+
+def test_a_lead_records_a_clearance(browser, live_server, story):
+    lee = Visitor(browser, live_server.url, "lee")
+    page = lee.go(f"/lead/stations/{story['night'].station_id}/clearances/")
+    page.fill("#id_person", "una")
+    page.check("text=DBS check")
+    page.fill("#id_valid_from", "2026-01-01")
+    page.fill("#id_valid_until", "2030-01-01")
+    page.fill("#id_reference", "DBS-001234")
+    page.click("button:has-text('Record the clearance')")
+    page.wait_for_load_state()
+    assert "Recorded DBS check for Una Uncleared" in page.inner_text("main")
+    assert lee.axe() == []
+    lee.close()
+
+
+def test_no_page_scrolls_sideways_at_320_px_with_a_long_unbroken_purpose(browser, live_server, story):
+    booking = services.request_booking(
+        requested_by=story["requester"], shift_id=story["night"].pk, purpose="x" * 300, now=timezone.now()
+    )
+    for username, paths in {
+        "rachel": [f"/bookings/{booking.pk}/", "/bookings/", "/shifts/", "/calendar/", "/api-tokens/"],
+        "lee": ["/lead/queue/", f"/lead/stations/{story['night'].station_id}/bookings/", f"/bookings/{booking.pk}/"],
+    }.items():
+        visitor = Visitor(browser, live_server.url, username, width=320)
+        for path in paths:
+            assert not scrolls_sideways(visitor.go(path)), path
+        visitor.close()
+
+
+def test_reflections_and_actions_after_a_past_shift(browser, live_server, story):
+    lead, paramedic = story["lead"], story["paramedic"]
+    day = timezone.now().astimezone(LONDON).date() - timedelta(days=3)
+    earlier = timezone.now() - timedelta(days=10)
+    past = make_shift(
+        make_resource(story["night"].station, "DA99"),
+        datetime.combine(day, time(7), LONDON),
+        datetime.combine(day, time(19), LONDON),
+        crew=[(paramedic, "paramedic")],
+        now=earlier,
+    )
+    booking = services.request_booking(
+        requested_by=story["requester"],
+        shift_id=past.pk,
+        observer_ids=[story["requester"].pk, story["mentor"].pk],
+        purpose="Mentoring",
+        now=earlier,
+    )
+    services.give_consent(booking_id=booking.pk, person=paramedic, now=earlier)
+    services.approve_booking(booking_id=booking.pk, lead=lead, now=earlier)
+
+    rachel = Visitor(browser, live_server.url, "rachel")
+    page = rachel.go(f"/bookings/{booking.pk}/")
+    page.fill("#id_text", "Handovers took longer than the calls")
+    page.check("#id_shared")
+    page.click("button:has-text('Save my reflection')")
+    page.wait_for_load_state()
+    page.fill("form[action$='/actions/'] #id_text", "Visit the control room")
+    page.select_option("#id_owner", str(story["mentor"].pk))
+    page.fill("#id_due_on", (day + timedelta(days=14)).isoformat())
+    page.click("button:has-text('Add the action')")
+    page.wait_for_load_state()
+    assert rachel.axe() == []
+    rachel.close()
+
+    mo = Visitor(browser, live_server.url, "mo")
+    page = mo.go(f"/bookings/{booking.pk}/")
+    text = page.inner_text("main")
+    assert "Handovers took longer than the calls" in text and "Visit the control room" in text
+    page.get_by_role("button", name=re.compile("Mark done")).click()
+    page.wait_for_load_state()
+    log = mo.go("/learning/")
+    assert "Visit the control room" in log.inner_text("main") and "done" in log.inner_text("main")
+    assert mo.axe() == []
+    mo.close()
+
+
+def test_the_consent_e_mails_give_consent_link_works_once_without_signing_in(browser, live_server, story, settings):
+    from scheduling.models import Notification
+
+    settings.SITE_URL = live_server.url
+    booking = services.request_booking(
+        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+    )
+    body = Notification.objects.get(booking=booking, recipient=story["paramedic"]).body
+    link = re.search(r"^Give consent: (\S+)$", body, re.M).group(1)
+    context = browser.new_context(viewport={"width": 320, "height": 800}, bypass_csp=True)
+    page = context.new_page()
+    page.goto(link)
+    assert "Give consent?" in page.inner_text("main")
+    assert Booking.objects.get(pk=booking.pk).consents.get(person=story["paramedic"]).state == "pending"
+    page.add_script_tag(path=str(AXE))
+    assert (
+        page.evaluate(
+            "async () => (await axe.run()).violations.filter(v => ['serious', 'critical'].includes(v.impact)).length"
+        )
+        == 0
+    )
+    page.click("button:has-text('Give consent')")
+    page.wait_for_load_state()
+    assert "Thank you" in page.inner_text("main")
+    assert Booking.objects.get(pk=booking.pk).consents.get(person=story["paramedic"]).state == "given"
+    page.goto(link)
+    assert "This link has been used" in page.inner_text("main")
+    page.goto(link[:-4] + ("AAA/" if not link.endswith("AAA/") else "BBB/"))
+    assert "This link is not valid" in page.inner_text("main")
     context.close()

@@ -89,7 +89,9 @@ def refused(request, reason: str):
 
 
 def private(response):
-    # The address holds a secret: keep it out of Referer headers and caches.
-    response["Referrer-Policy"] = "no-referrer"
+    # The address holds a secret: no Referer leaves for other sites, and nothing is cached. (same-origin, not
+    # no-referrer: with no-referrer browsers send `Origin: null` on the page's own POST, which CSRF refuses.)
+    response["Referrer-Policy"] = "same-origin"
+    response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex"
     return response

@@ -523,7 +523,10 @@ def api_tokens(request):
             form.add_error("name", error.detail)
         else:
             context.update(secret=secret, new=token)
-            return secret_page(render(request, "web/api_tokens.html", context))
+            response = secret_page(render(request, "web/api_tokens.html", context))
+            # The page's own forms must still pass CSRF's origin check (no-referrer sends `Origin: null`).
+            response["Referrer-Policy"] = "same-origin"
+            return response
     status = 400 if form.errors else 200
     return render(request, "web/api_tokens.html", context, status=status)
 
