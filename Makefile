@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock
 deps: $(STAMP)
 
 # `make run` is a development server: DEBUG on unless the environment says otherwise.
-DEV := DEBUG=$${DEBUG:-true}
+DEV := DEBUG=$${DEBUG:-true} LOG_FORMAT=$${LOG_FORMAT:-text}
 
 migrate: deps
 	mkdir -p var
@@ -30,7 +30,10 @@ migrate: deps
 demo: migrate
 	$(DEV) $(PY) manage.py seed_demo --if-empty
 
+# The delivery worker runs beside the server, so the demo's e-mails appear in this console as they are sent.
 run: demo
+	@$(DEV) $(PY) manage.py deliver_notifications --loop --interval 2 & worker=$$!; \
+	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
 	$(DEV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: deps browser tools
