@@ -151,6 +151,8 @@ RIDEALONG_READY_OUTBOX_AGE = env_int("RIDEALONG_READY_OUTBOX_AGE", 900)
 RIDEALONG_READY_HEARTBEAT_AGE = env_int("RIDEALONG_READY_HEARTBEAT_AGE", 300)
 # /metrics answers loopback clients, or anyone sending `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# An Idempotency-Key whose first request died with its process is free again after this (SPEC §6).
+RIDEALONG_IDEMPOTENCY_LEASE_SECONDS = env_int("RIDEALONG_IDEMPOTENCY_LEASE_SECONDS", 30)
 # Free text of bookings whose shift ended longer ago than this is blanked by process_due (SPEC §13).
 RIDEALONG_RETENTION_DAYS = env_int("RIDEALONG_RETENTION_DAYS", 2190)
 

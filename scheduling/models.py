@@ -444,8 +444,6 @@ class IdempotencyRecord(models.Model):
     """The first answer to a request sent with an Idempotency-Key, replayed to repeats for a day (SPEC §6)."""
 
     TTL = timedelta(hours=24)
-    # A first request that never finishes (its process died) frees its key after this.
-    LEASE = timedelta(seconds=30)
 
     person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)

@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
@@ -615,7 +617,6 @@ class BookingListView(GenericAPIView):
 
 
 IDEMPOTENCY_TTL = IdempotencyRecord.TTL
-IDEMPOTENCY_LEASE = IdempotencyRecord.LEASE
 
 
 def idempotent(request, key: str, run) -> Response:
@@ -652,11 +653,12 @@ def idempotent(request, key: str, run) -> Response:
         if record.status_code is None:
             # A first request whose process died (a killed worker) never finishes: after the lease
             # the key is free again, and exactly one repeat may take it over.
-            taken = record.created_at <= now - IDEMPOTENCY_LEASE and IdempotencyRecord.objects.filter(
+            lease = timedelta(seconds=settings.RIDEALONG_IDEMPOTENCY_LEASE_SECONDS)
+            taken = record.created_at <= now - lease and IdempotencyRecord.objects.filter(
                 pk=record.pk, status_code__isnull=True, created_at=record.created_at
             ).update(created_at=now)
             if not taken:
-                wait = max(1, int((record.created_at + IDEMPOTENCY_LEASE - now).total_seconds()))
+                wait = max(1, int((record.created_at + lease - now).total_seconds()))
                 return error_response(
                     "idempotency_in_progress",
                     "The first request with this key is still running.",
