@@ -51,8 +51,16 @@ browser:
 	  fi; \
 	fi
 
-# nginx (for `nginx -t` on deploy/nginx) from Debian's packages; installed when missing and we may (root).
+# nginx (for `nginx -t` on deploy/nginx) from Debian's packages, and the OpenID provider the SSO tests
+# sign in through (npm's oidc-provider, pinned in package-lock.json); installed when missing and we may.
 tools:
+	@if ! command -v node >/dev/null 2>&1 && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Debian's nodejs and npm for the SSO tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	@if command -v npm >/dev/null 2>&1 && ! test -d node_modules/oidc-provider; then \
+	  npm ci --no-audit --no-fund --loglevel=error; \
+	fi
 	@if ! command -v nginx >/dev/null 2>&1 && ! test -x /usr/sbin/nginx; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing Debian's nginx-light for the deployment checks"; \

@@ -8,6 +8,7 @@ import os
 import tempfile
 
 from gunicorn.glogging import Logger
+from prometheus_client import multiprocess
 
 from scheduling.logging import mask
 
@@ -28,6 +29,5 @@ logger_class = MaskingLogger
 
 
 def child_exit(server, worker):
-    from prometheus_client import multiprocess
-
+    # A worker's live gauges die with it; its counters stay in the totals.
     multiprocess.mark_process_dead(worker.pid)

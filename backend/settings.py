@@ -153,6 +153,15 @@ RIDEALONG_READY_HEARTBEAT_AGE = env_int("RIDEALONG_READY_HEARTBEAT_AGE", 300)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # An Idempotency-Key whose first request died with its process is free again after this (SPEC §6).
 RIDEALONG_IDEMPOTENCY_LEASE_SECONDS = env_int("RIDEALONG_IDEMPOTENCY_LEASE_SECONDS", 30)
+# Single sign-on with an OpenID Provider (SPEC §12); off unless OIDC_ISSUER and OIDC_CLIENT_ID are set.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+OIDC_MATCH_CLAIM = env_str("OIDC_MATCH_CLAIM", "email")
+OIDC_CREATE_PEOPLE = env_bool("OIDC_CREATE_PEOPLE", False)
+PASSWORD_SIGN_IN = env_str("PASSWORD_SIGN_IN", "all")
+if PASSWORD_SIGN_IN not in ("all", "admins", "none"):
+    raise ImproperlyConfigured(f"PASSWORD_SIGN_IN must be all, admins or none, not {PASSWORD_SIGN_IN!r}")
 # Free text of bookings whose shift ended longer ago than this is blanked by process_due (SPEC §13).
 RIDEALONG_RETENTION_DAYS = env_int("RIDEALONG_RETENTION_DAYS", 2190)
 

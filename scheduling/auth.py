@@ -1,5 +1,6 @@
 """Password sign-in with lockouts, shared by the pages, the admin and the API (SPEC §12)."""
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
@@ -33,11 +34,25 @@ class ThrottledModelBackend(ModelBackend):
             # PermissionDenied stops Django trying other backends.
             raise PermissionDenied("Too many failed sign-ins.")
         user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and not password_sign_in_allowed(user):
+            # PASSWORD_SIGN_IN limits passwords once SSO is in use; the person signs in with their organisation.
+            if request is not None:
+                request.password_sign_in_off = True
+            raise PermissionDenied("Password sign-in is turned off.")
         if user is None:
             accounts.record_sign_in_failure(username=username, address=address, now=now)
         else:
             accounts.clear_sign_in_failures(username=username, now=now)
         return user
+
+
+def password_sign_in_allowed(user) -> bool:
+    mode = settings.PASSWORD_SIGN_IN
+    return mode == "all" or (mode == "admins" and user.is_staff)
+
+
+def password_sign_in_off(request) -> bool:
+    return bool(getattr(request, "password_sign_in_off", False))
 
 
 def locked_until(request):

@@ -101,13 +101,15 @@ def test_malformed_bodies_and_wrong_content_types(as_requester, night, body, con
     ["Lough\nborough", "Tab\there", "Bell\x07", "Null\x00", "Line\u2028sep", "Del\x7f"],
 )
 def test_control_characters_are_refused_in_station_names_and_call_signs(as_admin, station, name):
+    resources = Resource.objects.filter(station=station).count()
     assert_error(as_admin.post("/api/v1/stations", {"code": "NEW", "name": name}, format="json"), 400, "invalid")
     assert_error(
         as_admin.post("/api/v1/resources", {"station": station.pk, "call_sign": name}, format="json"), 400, "invalid"
     )
     assert_error(as_admin.patch(f"/api/v1/stations/{station.pk}", {"name": name}, format="json"), 400, "invalid")
     assert not Station.objects.filter(code="NEW").exists()
-    assert not Resource.objects.filter(call_sign=name).exists()
+    # Counted, not looked up by name: PostgreSQL cannot even compare a text with a NUL byte in it.
+    assert Resource.objects.filter(station=station).count() == resources
     assert Station.objects.get(pk=station.pk).name == "Loughborough"
 
 

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from .. import access, selectors, services
 from ..access import is_admin, lead_station_ids
-from ..auth import locked_until
+from ..auth import locked_until, password_sign_in_off
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError, Forbidden, Invalid, NotFound, TooManyAttempts
 from ..models import AuditEvent, Booking, Clearance, IdempotencyRecord, Resource, Shift, Station
@@ -87,6 +87,12 @@ class TokenView(GenericAPIView):
         refused = sign_in_refused(request)
         if refused is not None:
             raise refused
+        if password_sign_in_off(request) or settings.PASSWORD_SIGN_IN == "none":
+            raise Forbidden(
+                "Password sign-in is turned off here: sign in with your organisation account and make a token "
+                "on the API tokens page.",
+                code="password_sign_in_off",
+            )
         if user is None or not user.is_active:
             raise Invalid(
                 "The username or password is wrong.",

@@ -4,6 +4,7 @@ import re
 from datetime import date
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
@@ -11,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django.utils import timezone
 
-from ..auth import locked_until
+from ..auth import locked_until, password_sign_in_off
 from ..models import BookingStatus, ConsentPreference, Resource, Station
 
 User = get_user_model()
@@ -133,6 +134,10 @@ class SignInForm(AuthenticationForm):
         try:
             return super().clean()
         except forms.ValidationError:
+            if password_sign_in_off(self.request) or settings.PASSWORD_SIGN_IN == "none":
+                raise forms.ValidationError(
+                    "Password sign-in is turned off: use “Sign in with your organisation account”.", code="sso_only"
+                ) from None
             until = locked_until(self.request)
             if until is not None:
                 when = timezone.localtime(until).strftime("%H:%M")

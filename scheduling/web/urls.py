@@ -1,7 +1,6 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import answer, station, views
+from . import answer, sso, station, views
 from .forms import SignInForm
 
 app_name = "web"
@@ -10,12 +9,12 @@ urlpatterns = [
     path("act/<str:token>/", answer.answer, name="answer"),
     path(
         "sign-in/",
-        auth_views.LoginView.as_view(
-            template_name="web/login.html", authentication_form=SignInForm, redirect_authenticated_user=True
-        ),
+        sso.SignInView.as_view(authentication_form=SignInForm),
         name="login",
     ),
-    path("sign-out/", auth_views.LogoutView.as_view(), name="logout"),
+    path("sign-out/", sso.sign_out, name="logout"),
+    path("oidc/authenticate/", sso.authenticate, name="oidc-authenticate"),
+    path("oidc/callback/", sso.callback, name="oidc-callback"),
     path("shifts/", views.find_shifts, name="shifts"),
     path("shifts/<int:shift_id>/request/", views.request_booking, name="request"),
     path("bookings/", views.my_bookings, name="bookings"),

@@ -1,0 +1,215 @@
+"""Single sign-on against a real OpenID Provider (SPEC §12): the npm package oidc-provider, started here.
+
+The browser signs in on the provider's own login page and lands signed in as the right person; tampered
+flows (a wrong state, a replayed code) are refused by Authlib's checks, nothing patched.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from scheduling import services
+from tests.factories import make_person
+from tests.live import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = shutil.which("node")
+PROVIDER = ROOT / "node_modules" / "oidc-provider"
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = [
+    pytest.mark.once_per_ci,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        NODE is None or not PROVIDER.exists() or not shutil.which(CHROMIUM),
+        reason="needs Node, the npm package oidc-provider (make test runs npm ci) and Debian's chromium",
+    ),
+]
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ACCOUNTS = {
+    "rachel-at-trust": {"email": "RACHEL@Trust.Example", "name": "Rachel R", "employee_id": "X1"},
+    "mo-by-staff-number": {"email": "mo.elsewhere@other.example", "name": "Mo M", "employee_id": "S-MO-1"},
+    "stranger": {"email": "stranger@trust.example", "name": "Stranger", "employee_id": "X9"},
+    "gone": {"email": "gone@trust.example", "name": "Gone", "employee_id": "X8"},
+}
+
+
+@pytest.fixture
+def people(db, now):
+    rachel = make_person("rachel", requester=True, name="Rachel Requester", email="rachel@trust.example")
+    mo = make_person("mo", requester=True, name="Mo Mentor", email="mo@trust.example")
+    mo.profile.staff_number = "S-MO-1"
+    mo.profile.save(update_fields=["staff_number"])
+    gone = make_person("gone", name="Gone Person", email="gone@trust.example")
+    services.update_person(person=gone, now=now, is_active=False)
+    return {"rachel": rachel, "mo": mo}
+
+
+@pytest.fixture
+def provider(live_server, settings):
+    port = free_port()
+    env = {
+        **os.environ,
+        "OP_PORT": str(port),
+        "OP_ACCOUNTS": json.dumps(ACCOUNTS),
+        "OP_CLIENT_ID": "ridealong",
+        "OP_CLIENT_SECRET": "ridealong-test-secret",
+        "OP_REDIRECT_URI": live_server.url + "/oidc/callback/",
+        "OP_POST_LOGOUT_URI": live_server.url + "/sign-in/",
+    }
+    process = subprocess.Popen(
+        [NODE, str(ROOT / "tests" / "oidc" / "provider.mjs")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    issuer = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(issuer + "/.well-known/openid-configuration", timeout=1)  # noqa: S310 - loopback
+            break
+        except OSError:
+            time.sleep(0.1)
+    settings.SITE_URL = live_server.url
+    settings.OIDC_ISSUER = issuer
+    settings.OIDC_CLIENT_ID = "ridealong"
+    settings.OIDC_CLIENT_SECRET = "ridealong-test-secret"
+    from scheduling import sso
+
+    sso._oauth._clients.clear()
+    sso._oauth._registry.clear()
+    yield issuer
+    process.terminate()
+    process.wait(timeout=10)
+    sso._oauth._clients.clear()
+    sso._oauth._registry.clear()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def sign_in_at_provider(browser, live_server, account):
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.goto(live_server.url + "/sign-in/")
+    page.click("text=Sign in with your organisation account")
+    page.fill("input[name=login]", account)
+    page.fill("input[name=password]", "anything")
+    page.click("button[type=submit]")
+    if page.locator("button[autofocus], button:has-text('Continue')").count():
+        page.click("button:has-text('Continue')")
+    page.wait_for_load_state()
+    return context, page
+
+
+def whoami(page) -> str:
+    return page.inner_text(".nhsuk-header__account-item") if page.locator(".nhsuk-header__account-item").count() else ""
+
+
+def test_a_person_matched_by_email_signs_in_through_the_provider(browser, live_server, provider, people):
+    context, page = sign_in_at_provider(browser, live_server, "rachel-at-trust")
+    assert page.url == live_server.url + "/"
+    assert "Rachel Requester" in whoami(page)
+    context.close()
+
+
+def test_a_person_matched_by_staff_number(browser, live_server, provider, people, settings):
+    settings.OIDC_MATCH_CLAIM = "employee_id"
+    context, page = sign_in_at_provider(browser, live_server, "mo-by-staff-number")
+    assert "Mo Mentor" in whoami(page)
+    context.close()
+
+
+def test_someone_unknown_is_told_to_ask_an_admin_and_a_deactivated_person_is_refused(
+    browser, live_server, provider, people
+):
+    context, page = sign_in_at_provider(browser, live_server, "stranger")
+    assert "not linked to a Ridealong account" in page.inner_text("main")
+    context.close()
+    context, page = sign_in_at_provider(browser, live_server, "gone")
+    assert "deactivated" in page.inner_text("main")
+    context.close()
+
+
+def test_with_create_people_a_stranger_gets_an_account_with_no_roles(browser, live_server, provider, people, settings):
+    from django.contrib.auth import get_user_model
+
+    settings.OIDC_CREATE_PEOPLE = True
+    context, page = sign_in_at_provider(browser, live_server, "stranger")
+    made = get_user_model().objects.get(email="stranger@trust.example")
+    assert (made.profile.is_requester, made.is_staff, made.lead_of.exists()) == (False, False, False)
+    assert page.url == live_server.url + "/"
+    context.close()
+
+
+def test_sign_out_reaches_the_providers_end_session_endpoint(browser, live_server, provider, people):
+    context, page = sign_in_at_provider(browser, live_server, "rachel-at-trust")
+    seen = []
+    page.on("request", lambda r: seen.append(r.url))
+    page.click("button:has-text('Sign out')")
+    page.wait_for_load_state()
+    assert any(url.startswith(provider + "/session/end") for url in seen), seen
+    context.close()
+
+
+def test_a_wrong_state_and_a_replayed_code_are_refused(browser, live_server, provider, people):
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    callbacks = []
+    page.on("request", lambda r: callbacks.append(r.url) if "/oidc/callback/" in r.url else None)
+    page.goto(live_server.url + "/oidc/authenticate/")
+    page.fill("input[name=login]", "rachel-at-trust")
+    page.fill("input[name=password]", "anything")
+    page.click("button[type=submit]")
+    if page.locator("button:has-text('Continue')").count():
+        page.click("button:has-text('Continue')")
+    page.wait_for_load_state()
+    assert "Rachel Requester" in whoami(page)
+    callback = callbacks[-1]
+    # The same code again, in a fresh browser: the state is not this session's, and the code is spent.
+    other = browser.new_context(bypass_csp=True).new_page()
+    replay = other.goto(callback)
+    assert replay.status == 400 and "could not be completed" in other.inner_text("main")
+    tampered = other.goto(callback.replace("state=", "state=x"))
+    assert tampered.status == 400
+    context.close()
+
+
+def test_password_sign_in_none_hides_the_form_and_refuses_passwords(client, people, settings, provider):
+    settings.PASSWORD_SIGN_IN = "none"
+    page = client.get("/sign-in/").content.decode()
+    assert "Sign in with your organisation account" in page and 'name="password"' not in page
+    from rest_framework.test import APIClient
+
+    answer = APIClient().post(
+        "/api/v1/auth/token", {"username": "rachel", "password": "pw-rachel-battery-horse-staple"}, format="json"
+    )
+    assert answer.status_code == 403 and answer.json()["code"] == "password_sign_in_off"
+    admin = client.post("/admin/login/", {"username": "rachel", "password": "pw-rachel-battery-horse-staple"})
+    assert "_auth_user_id" not in client.session and admin.status_code == 200
