@@ -8,7 +8,6 @@ from email.policy import default as default_policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.core.cache import cache
 
 from tests.factories import local, make_person, make_resource, make_shift, make_station
 
@@ -23,11 +22,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("once_per_ci"):
             item.add_marker(skip)
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
 
 
 @pytest.fixture

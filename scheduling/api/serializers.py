@@ -290,9 +290,9 @@ class ShiftSerializer(StrictSerializer):
 
 
 class BookingRequestSerializer(StrictSerializer):
-    shift = serializers.IntegerField(min_value=1, max_value=2**62)
+    shift = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     observers = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**62), required=False, allow_empty=False, max_length=100
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, allow_empty=False, max_length=100
     )
     purpose = serializers.CharField(max_length=2000, trim_whitespace=True)
     allow_waitlist = serializers.BooleanField(required=False, default=True)

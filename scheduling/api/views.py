@@ -61,7 +61,7 @@ def get_int(value, what: str) -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise NotFound(f"No {what} with that id.") from None
-    if not 0 < number < 2**62:
+    if not 0 < number < s.MAX_ID:
         raise NotFound(f"No {what} with that id.")
     return number
 
@@ -388,8 +388,8 @@ class ClearanceDetailView(GenericAPIView):
 
 
 class ShiftFilterSerializer(s.StrictSerializer):
-    station = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-    resource = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    station = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
+    resource = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
     status = drf_serializers.ChoiceField(choices=["scheduled", "cancelled"], required=False)
     from_ = s.AwareDateTimeField(required=False)
     to = s.AwareDateTimeField(required=False)
@@ -513,11 +513,11 @@ class BookingFilterSerializer(s.StrictSerializer):
     status = drf_serializers.MultipleChoiceField(
         choices=["pending", "approved", "waitlisted", "declined", "cancelled", "expired"], required=False
     )
-    shift = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-    station = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    shift = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
+    station = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
     role = drf_serializers.ChoiceField(choices=["requested", "observing", "hosting", "leading"], required=False)
-    resource = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-    observer = drf_serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+    resource = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
+    observer = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
     from_ = s.AwareDateTimeField(required=False)
     to = s.AwareDateTimeField(required=False)
     page = drf_serializers.IntegerField(required=False)

@@ -31,8 +31,8 @@ from .people import (
     update_clearance,
     update_person,
 )
-from .places import create_resource, create_station, update_resource, update_station
 from .shifts import UNSET, ShiftChange, apply_shift_change, create_shift
+from .stations import create_resource, create_station, update_resource, update_station
 
 __all__ = [
     "accounts",

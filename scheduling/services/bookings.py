@@ -93,6 +93,33 @@ def settle(booking: Booking, *, actor, now: datetime, by_crew: bool = False) -> 
     notifications.tell_parties(booking, "approved", now=now)
 
 
+def end_booking(
+    booking: Booking,
+    *,
+    to: str,
+    actor,
+    action: str,
+    code: str,
+    note: str = "",
+    now: datetime,
+    tell: str = "cancelled",
+    told_note: str | None = None,
+    actor_private: bool = False,
+    promote: bool = True,
+) -> None:
+    """End a booking (declined, cancelled or expired): one path for every way a booking ends.
+
+    Moves it and its places, writes the audit event, tells the requester and observers (`tell`), and
+    when seats were held, offers them to the waiting lists (SPEC §5 Waitlist) — unless the caller
+    (a shift change) promotes once itself when it is done. Runs under the caller's locks, in its transaction.
+    """
+    freed = booking.status in HELD_STATUSES
+    move_booking(booking, to=to, actor=actor, action=action, now=now, code=code, note=note, actor_private=actor_private)
+    notifications.tell_parties(booking, tell, now=now, note=note if told_note is None else told_note)
+    if freed and promote:
+        promote_waitlist(booking.shift, now=now)
+
+
 def _validate_request(requested_by, shift_id, observer_ids, purpose: str) -> tuple[tuple, list]:
     """Check the request's shape; returns the shift's (station id, observers-per-day cap) and the observers."""
     fields: dict[str, list[str]] = {}
@@ -248,19 +275,16 @@ def decline_booking(*, booking_id: int, lead, reason: str, now: datetime) -> Boo
         if booking.status not in (BookingStatus.PENDING, BookingStatus.WAITLISTED):
             raise InvalidTransition(f"A {booking.status} booking cannot be declined; cancel it instead.")
         _ensure_not_started(booking, now)
-        freed = booking.status in HELD_STATUSES
-        move_booking(
+        end_booking(
             booking,
             to=BookingStatus.DECLINED,
             actor=lead,
             action="declined",
-            now=now,
             code="lead_declined",
             note=reason.strip(),
+            now=now,
+            tell="declined",
         )
-        notifications.tell_parties(booking, "declined", now=now, note=reason.strip())
-        if freed:
-            promote_waitlist(booking.shift, now=now)
     return booking
 
 
@@ -285,55 +309,49 @@ def cancel_booking(*, booking_id: int, actor, reason: str = "", now: datetime) -
         else:
             _cancel_place(booking, own_place, actor=actor, note=reason, now=now)
             return booking
-        freed = booking.status in HELD_STATUSES
-        move_booking(
-            booking, to=BookingStatus.CANCELLED, actor=actor, action="cancelled", now=now, code=code, note=reason
+        end_booking(
+            booking, to=BookingStatus.CANCELLED, actor=actor, action="cancelled", code=code, note=reason, now=now
         )
-        notifications.tell_parties(booking, "cancelled", now=now, note=reason)
-        if freed:
-            promote_waitlist(booking.shift, now=now)
     return booking
 
 
 def _cancel_place(booking: Booking, place: Place, *, actor, note: str, now: datetime) -> None:
-    freed = booking.status in HELD_STATUSES
+    """An observer leaves; the booking ends with its last observer."""
     if not booking.places.exclude(state=PlaceState.RELEASED).exclude(pk=place.pk).exists():
-        move_booking(
+        end_booking(
             booking,
             to=BookingStatus.CANCELLED,
             actor=actor,
             action="cancelled",
-            now=now,
             code="observer_cancelled",
             note=note,
-        )
-        notifications.tell_parties(booking, "cancelled", now=now, note=note)
-    else:
-        place.state = PlaceState.RELEASED
-        place.cancelled_by_observer = True
-        place.save(update_fields=["state", "cancelled_by_observer"])
-        recount_held(booking.shift_id)
-        touch(booking, now)
-        record_event(
-            booking=booking,
-            actor=actor,
-            action="place_cancelled",
             now=now,
-            from_status=booking.status,
-            to_status=booking.status,
-            note=note,
         )
-        # The requester and the observers still coming are told who left (SPEC §8).
-        staying = [
-            p.person for p in booking.places.select_related("person__profile").exclude(state=PlaceState.RELEASED)
-        ]
-        notifications.queue(
-            booking,
-            "observer_left",
-            [booking.requested_by, *staying],
-            now=now,
-            note=display_name(actor),
-        )
+        return
+    freed = booking.status in HELD_STATUSES
+    place.state = PlaceState.RELEASED
+    place.cancelled_by_observer = True
+    place.save(update_fields=["state", "cancelled_by_observer"])
+    recount_held(booking.shift_id)
+    touch(booking, now)
+    record_event(
+        booking=booking,
+        actor=actor,
+        action="place_cancelled",
+        now=now,
+        from_status=booking.status,
+        to_status=booking.status,
+        note=note,
+    )
+    # The requester and the observers still coming are told who left (SPEC §8).
+    staying = [p.person for p in booking.places.select_related("person__profile").exclude(state=PlaceState.RELEASED)]
+    notifications.queue(
+        booking,
+        "observer_left",
+        [booking.requested_by, *staying],
+        now=now,
+        note=display_name(actor),
+    )
     if freed:
         promote_waitlist(booking.shift, now=now)
 
@@ -371,13 +389,20 @@ def _record(consent: Consent, state: str, now: datetime, note: str) -> None:
 
 
 def _end_by_crew(booking: Booking, person, *, to: str, code: str, note: str, now: datetime) -> None:
-    """A crew member's no ends the booking; who said it stays private (SPEC §4)."""
-    freed = booking.status in HELD_STATUSES
+    """A crew member's no ends the booking; who said it, and their note, stay private (SPEC §4)."""
     action = "consent_declined" if to == BookingStatus.DECLINED else "consent_withdrawn"
-    move_booking(booking, to=to, actor=person, action=action, now=now, code=code, note=note, actor_private=True)
-    notifications.tell_parties(booking, action, now=now)
-    if freed:
-        promote_waitlist(booking.shift, now=now)
+    end_booking(
+        booking,
+        to=to,
+        actor=person,
+        action=action,
+        code=code,
+        note=note,
+        now=now,
+        tell=action,
+        told_note="",
+        actor_private=True,
+    )
 
 
 def give_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
@@ -560,11 +585,9 @@ def expire_due(*, now: datetime) -> int:
             booking = lock_booking(booking_id)
             if booking.status not in (BookingStatus.PENDING, BookingStatus.WAITLISTED):
                 continue
-            freed = booking.status in HELD_STATUSES
-            move_booking(booking, to=BookingStatus.EXPIRED, actor=None, action="expired", now=now)
-            notifications.tell_parties(booking, "expired", now=now)
-            if freed:
-                # A shift that has started frees its day place for the day's later shifts.
-                promote_waitlist(booking.shift, now=now)
+            # A shift that has started frees its day place for the day's later shifts.
+            end_booking(
+                booking, to=BookingStatus.EXPIRED, actor=None, action="expired", code="", now=now, tell="expired"
+            )
             expired += 1
     return expired

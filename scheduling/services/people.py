@@ -9,7 +9,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 
-from .. import notifications, rules
+from .. import rules
 from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, NotFound
 from ..models import (
     HELD_STATUSES,
@@ -33,11 +33,10 @@ from .base import (
     is_admin,
     lead_station_ids,
     lock_persons,
-    move_booking,
     record_event,
     write_transaction,
 )
-from .bookings import promote_station, promote_waitlist, settle
+from .bookings import end_booking, promote_station, settle
 
 User = get_user_model()
 
@@ -330,17 +329,16 @@ def _cancel_lapsed(person, bookings: list[Booking], *, actor, now: datetime) -> 
         broken = rules.check_clearances(booking.shift, [observer]) or rules.check_ages(booking.shift, [observer])
         if not broken:
             continue
-        move_booking(
+        end_booking(
             booking,
             to=BookingStatus.CANCELLED,
             actor=actor,
             action="clearance_lapsed",
-            now=now,
             code="clearance_lapsed",
             note=broken[0].code,
+            now=now,
+            told_note=broken[0].detail,
         )
-        notifications.tell_parties(booking, "cancelled", now=now, note=broken[0].detail)
-        promote_waitlist(booking.shift, now=now)
         lapsed.append(booking)
     return lapsed
 
@@ -383,16 +381,15 @@ def suspend_station(
         for booking in bookings:
             if booking.status not in LIVE_STATUSES:
                 continue
-            move_booking(
+            end_booking(
                 booking,
                 to=BookingStatus.CANCELLED,
                 actor=actor,
                 action="station_suspended",
-                now=now,
                 code="station_suspended",
                 note=reason,
+                now=now,
             )
-            notifications.tell_parties(booking, "cancelled", now=now, note=reason)
         return station
 
     if not Station.objects.filter(pk=station_id).exists():

@@ -24,7 +24,7 @@ from ..models import (
     ShiftStatus,
 )
 from .base import ensure_lead_or_admin, lock_persons, lock_shift, move_booking, record_event, touch, write_transaction
-from .bookings import ask_crew, promote_day, promote_waitlist, settle
+from .bookings import ask_crew, end_booking, promote_day, promote_waitlist, settle
 
 User = get_user_model()
 
@@ -240,16 +240,16 @@ def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) ->
     if status_changed and status == ShiftStatus.CANCELLED:
         for booking in Booking.objects.filter(shift=shift, status__in=LIVE_STATUSES).select_related("requested_by"):
             booking.shift = shift
-            move_booking(
+            end_booking(
                 booking,
                 to=BookingStatus.CANCELLED,
                 actor=actor,
                 action="shift_cancelled",
-                now=now,
                 code="shift_cancelled",
                 note="The shift was cancelled.",
+                now=now,
+                promote=False,
             )
-            notifications.tell_parties(booking, "cancelled", now=now, note="The shift was cancelled.")
         # Its places under the station's daily cap are free for the day's other shifts.
         promote_waitlist(shift, now=now)
         return True
@@ -275,16 +275,17 @@ def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) ->
             if broken:
                 rule = broken[0]
                 note = f"{rule.code}: {rule.detail}"
-                move_booking(
+                end_booking(
                     booking,
                     to=BookingStatus.CANCELLED,
                     actor=actor,
                     action="shift_changed",
-                    now=now,
                     code="shift_changed",
                     note=note,
+                    now=now,
+                    told_note=rule.detail,
+                    promote=False,
                 )
-                notifications.tell_parties(booking, "cancelled", now=now, note=rule.detail)
     if retimed:
         Place.objects.filter(shift=shift).update(starts_at=starts_at, ends_at=ends_at)
     live = [b for b in live if b.status in LIVE_STATUSES]
