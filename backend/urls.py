@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from scheduling import views_misc
+from scheduling import feed, views_misc
 from scheduling.metrics import metrics_view
 
 urlpatterns = [
@@ -9,7 +9,7 @@ urlpatterns = [
     path("healthz", views_misc.healthz, name="healthz"),
     path("readyz", views_misc.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
-    path("calendar/<str:token>.ics", views_misc.calendar_feed, name="calendar-feed"),
+    path("calendar/<str:token>.ics", feed.calendar_feed, name="calendar-feed"),
     path("api/", include("scheduling.api.urls")),
     path("", include("scheduling.web.urls")),
 ]

@@ -37,7 +37,7 @@ def main():
     from django_ical.views import ICalFeed
     from icalendar import Calendar
 
-    from scheduling import selectors, services
+    from scheduling import feed, services
     from scheduling.calendar import build_event, event_bytes
     from scheduling.models import Resource, Station
 
@@ -63,10 +63,8 @@ def main():
     assert full.content.count(b"BEGIN:VEVENT") == args.bookings, full.status_code
     etag = full["ETag"]
 
-    events = selectors.feed_for(person, now)
-    bookings = list(
-        selectors.feed_bookings(person, now).select_related("shift__station", "shift__resource").order_by("pk")
-    )
+    events = feed.feed_for(person, now)
+    bookings = list(feed.feed_bookings(person, now).select_related("shift__station", "shift__resource").order_by("pk"))
 
     class DjangoIcalFeed(ICalFeed):
         product_id = "-//Ridealong//bench//EN"

@@ -1,19 +1,14 @@
-"""Endpoints outside the API: the health check and the calendar feed (SPEC §9, §11)."""
+"""Endpoints outside the API: health, readiness and the error handlers (SPEC §11, §16).
 
-import gzip
+The calendar feed's view lives with the rest of the feed, in feed.py.
+"""
+
 import sys
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, DataError, IntegrityError, ProgrammingError, connection
-from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
-from django.utils.http import http_date, parse_etags, parse_http_date_safe
-from django.views.decorators.http import require_http_methods
-
-from . import selectors
-from .calendar import build_feed
-from .services import token_digest
 
 User = get_user_model()
 
@@ -72,82 +67,6 @@ def readyz(request):
     failing = [name for name, check in checks.items() if not check["ok"]]
     body = {"status": "failing" if failing else "ok", "failing": failing, "checks": checks}
     return JsonResponse(body, status=503 if failing else 200)
-
-
-def _not_found():
-    return HttpResponse("No calendar at this address.\n", status=404, content_type="text/plain; charset=utf-8")
-
-
-@require_http_methods(["GET", "HEAD"])
-def calendar_feed(request, token: str):
-    if not token.startswith("rla_") or len(token) > 128:
-        return _not_found()
-    now = timezone.now()
-    # Found by digest only: the token itself is never stored.
-    link = selectors.feed_link(token_digest(token), now)
-    if link is None:
-        return _not_found()
-    person = None
-    validator = link.validator
-    if validator is None:
-        person = User.objects.select_related("profile").get(pk=link.person_id)
-        validator = selectors.feed_validator(person, now)
-    etag, latest = validator.etag, validator.last_modified
-    last_modified = http_date((latest or link.created_at).timestamp())
-    headers = {
-        "ETag": etag,
-        "Last-Modified": last_modified,
-        "Cache-Control": "private, max-age=300",
-        "Referrer-Policy": "no-referrer",
-        "X-Robots-Tag": "noindex",
-        "Vary": "Accept-Encoding",
-    }
-    gzipped = _accepts_gzip(request)
-    if gzipped:
-        # Another representation, so another strong validator (RFC 9110 §8.8.3).
-        headers["ETag"] = etag[:-1] + '-gzip"'
-    if_none_match = request.headers.get("If-None-Match")
-    not_modified = False
-    if if_none_match is not None:
-        # Compared weakly: a proxy may hand back W/"…", or the other encoding's tag (RFC 9110 §13.1.2).
-        wanted = _opaque(etag)
-        not_modified = any(tag == "*" or _opaque(tag) == wanted for tag in parse_etags(if_none_match))
-    else:
-        since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
-        not_modified = since is not None and latest is not None and int(latest.timestamp()) <= since
-    if not_modified:
-        response = HttpResponseNotModified()
-        for key, value in headers.items():
-            response[key] = value
-        return response
-    if person is None:
-        person = User.objects.select_related("profile").get(pk=link.person_id)
-    bookings = selectors.feed_for(person, now)
-    body = build_feed(owner=person, bookings=list(bookings), now=now, name="Ride-alongs")
-    if gzipped:
-        # mtime=0: the same feed gives the same compressed bytes, as its strong ETag promises.
-        body = gzip.compress(body, compresslevel=6, mtime=0)
-    response = HttpResponse(b"" if request.method == "HEAD" else body, content_type="text/calendar; charset=utf-8")
-    response["Content-Length"] = str(len(body))
-    if gzipped:
-        response["Content-Encoding"] = "gzip"
-    for key, value in headers.items():
-        response[key] = value
-    patch_vary_headers(response, ["Accept-Encoding"])
-    return response
-
-
-def _opaque(tag: str) -> str:
-    tag = tag.removeprefix("W/")
-    return tag[:-6] + '"' if tag.endswith('-gzip"') else tag
-
-
-def _accepts_gzip(request) -> bool:
-    for part in request.headers.get("Accept-Encoding", "").split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip().lower() == "gzip":
-            return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
-    return False
 
 
 def unavailable(request):

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from scheduling import selectors, services
+from scheduling import feed, services
 from scheduling.models import FeedChange, Resource, Station
 from scheduling.services import token_digest
 from scheduling.services.shifts import ShiftChange
@@ -135,14 +135,14 @@ def test_becoming_a_lead_brings_the_stations_approved_bookings(client, world):
 def test_the_remembered_answer_ends_when_time_alone_changes_the_feed(world):
     digest = token_digest(world["paths"]["requester"].removeprefix("/calendar/").removesuffix(".ics"))
     now = world["now"]
-    assert selectors.feed_link(digest, now).validator is None  # nothing remembered yet
+    assert feed.feed_link(digest, now).validator is None  # nothing remembered yet
     person = world["requester"]
-    worked_out = selectors.feed_validator(person, now)
-    assert selectors.feed_link(digest, now + timedelta(minutes=5)).validator == worked_out
+    worked_out = feed.feed_validator(person, now)
+    assert feed.feed_link(digest, now + timedelta(minutes=5)).validator == worked_out
     # Thirty days after the shift ends it leaves the feed: the answer must not outlive that.
     gone = world["shift"].ends_at + timedelta(days=30, seconds=1)
-    assert selectors.feed_link(digest, gone).validator is None
-    assert selectors.feed_validator(person, gone).etag != worked_out.etag
+    assert feed.feed_link(digest, gone).validator is None
+    assert feed.feed_validator(person, gone).etag != worked_out.etag
 
 
 def test_a_write_committed_after_the_answer_was_worked_out_is_noticed(world):
@@ -150,8 +150,8 @@ def test_a_write_committed_after_the_answer_was_worked_out_is_noticed(world):
     digest = token_digest(world["paths"]["requester"].removeprefix("/calendar/").removesuffix(".ics"))
     person = world["requester"]
     now = world["now"]
-    selectors.feed_validator(person, now)
-    assert selectors.feed_link(digest, now).validator is not None
+    feed.feed_validator(person, now)
+    assert feed.feed_link(digest, now).validator is not None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_current_snapshot()::text")
         (before_write,) = cursor.fetchone()
@@ -159,7 +159,7 @@ def test_a_write_committed_after_the_answer_was_worked_out_is_noticed(world):
     # Pretend the answer was worked out before the cancellation committed.
     with connection.cursor() as cursor:
         cursor.execute("UPDATE scheduling_feedstate SET snapshot = %s WHERE person_id = %s", [before_write, person.pk])
-    assert selectors.feed_link(digest, now).validator is None
+    assert feed.feed_link(digest, now).validator is None
 
 
 def test_old_change_notes_are_dropped_once_every_answer_has_seen_them(client, world):
@@ -170,8 +170,8 @@ def test_old_change_notes_are_dropped_once_every_answer_has_seen_them(client, wo
     with connection.cursor() as cursor:
         cursor.execute("UPDATE scheduling_feedchange SET at = at - interval '2 hours'")
     _cancel(world)  # a new note, not yet seen by the remembered answer
-    dropped = selectors.forget_absorbed_feed_changes()
+    dropped = feed.forget_absorbed_feed_changes()
     assert dropped > 0
     left = FeedChange.objects.filter(person_id=person_id)
     assert left.exists()  # the unseen one stays, so the stale answer is still caught
-    assert selectors.feed_link(token_digest(path[10:-4]), world["now"]).validator is None
+    assert feed.feed_link(token_digest(path[10:-4]), world["now"]).validator is None

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from scheduling.delivery import process_due
-from scheduling.selectors import forget_absorbed_feed_changes
+from scheduling.feed import forget_absorbed_feed_changes
 
 
 class Command(BaseCommand):
