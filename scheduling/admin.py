@@ -54,8 +54,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ProfileInline(admin.StackedInline):
+    """A person's preference and date of birth change through the API or the pages, whose services
+    follow them through (consents given, bookings re-checked); here they are shown only."""
+
     model = Profile
     can_delete = False
+    readonly_fields = ["consent_preference", "date_of_birth"]
 
 
 admin.site.unregister(User)
@@ -80,23 +84,96 @@ class PersonAdmin(UserAdmin):
     list_display = ["username", "email", "is_active", "is_staff"]
     actions = [erase_people]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # Deactivation ends the person's calendar link and API tokens, as the service does.
+            services.update_person(person=obj, actor=request.user, now=timezone.now(), is_active=False)
+
 
 class ResourceInline(admin.TabularInline):
     model = Resource
     extra = 0
+    fields = ["call_sign", "kind", "observer_seats"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+STATION_FIELDS = [
+    "code",
+    "name",
+    "address",
+    "timezone",
+    "min_notice_hours",
+    "max_observers_per_day",
+    "crew_hosting_limit",
+    "observer_limit_365d",
+    "min_observer_age",
+]
 
 
 @admin.register(Station)
 class StationAdmin(admin.ModelAdmin):
+    """Saved through the station services, so a raised cap moves the waiting lists and a new zone re-dates
+    shifts; suspensions are set and lifted in the API (with their audit event), so shown only here."""
+
     list_display = ["code", "name", "timezone", "min_notice_hours", "suspended_until"]
     filter_horizontal = ["leads"]
     inlines = [ResourceInline]
+    readonly_fields = ["suspended_until", "suspension_reason"]
+
+    def save_model(self, request, obj, form, change):
+        values = {key: form.cleaned_data[key] for key in STATION_FIELDS if key in form.cleaned_data}
+        try:
+            if change:
+                changed = {k: v for k, v in values.items() if k in form.changed_data}
+                station = services.update_station(actor=request.user, station_id=obj.pk, now=timezone.now(), **changed)
+            else:
+                station = services.create_station(actor=request.user, now=timezone.now(), **values)
+        except BookingError as error:
+            messages.error(request, error.detail)
+            return
+        obj.pk = station.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        # Leads go through the service too (it locks and audits); resources are edited on their own page.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+        if "leads" in form.changed_data or not change:
+            services.update_station(
+                actor=request.user,
+                station_id=form.instance.pk,
+                now=timezone.now(),
+                leads=[person.pk for person in form.cleaned_data["leads"]],
+            )
 
 
 @admin.register(Resource)
 class ResourceAdmin(admin.ModelAdmin):
+    """Saved through the resource services, so the same checks apply as in the API."""
+
     list_display = ["call_sign", "station", "kind", "observer_seats"]
     list_filter = ["station", "kind"]
+
+    def save_model(self, request, obj, form, change):
+        data = {k: form.cleaned_data[k] for k in ("call_sign", "kind", "observer_seats") if k in form.cleaned_data}
+        try:
+            if change:
+                changed = {k: v for k, v in data.items() if k in form.changed_data}
+                services.update_resource(actor=request.user, resource=obj, now=timezone.now(), **changed)
+            else:
+                made = services.create_resource(
+                    actor=request.user, station_id=form.cleaned_data["station"].pk, now=timezone.now(), **data
+                )
+                obj.pk = made.pk
+        except BookingError as error:
+            messages.error(request, error.detail)
+            return
 
 
 class CrewInline(admin.TabularInline):

@@ -41,3 +41,43 @@ def test_audit_events_are_read_only_in_the_admin(admin_client, requester, night,
     event = booking.events.get()
     assert admin_client.post(f"/admin/scheduling/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert booking.events.count() == 1
+
+
+def test_station_and_resource_edits_in_the_admin_go_through_the_services(admin_client, lead, night, now):
+    from scheduling import services
+    from scheduling.models import AuditEvent, Booking, Station
+    from tests.factories import make_person
+
+    station = night.station
+    services.update_station(actor=make_person(staff=True), station_id=station.pk, now=now, max_observers_per_day=1)
+    first = services.request_booking(requested_by=make_person(requester=True), shift_id=night.pk, purpose="x", now=now)
+    waiting = services.request_booking(
+        requested_by=make_person(requester=True), shift_id=night.pk, purpose="x", now=now
+    )
+    assert (first.status, waiting.status) == ("pending", "waitlisted")
+    form = {
+        "code": station.code,
+        "name": station.name,
+        "address": station.address,
+        "timezone": station.timezone,
+        "min_notice_hours": 0,
+        "max_observers_per_day": 2,
+        "crew_hosting_limit": 4,
+        "observer_limit_365d": "",
+        "min_observer_age": 18,
+        "leads": [lead.pk],
+        "resources-TOTAL_FORMS": 1,
+        "resources-INITIAL_FORMS": 1,
+        "resources-MIN_NUM_FORMS": 0,
+        "resources-MAX_NUM_FORMS": 1000,
+        "resources-0-id": night.resource_id,
+        "resources-0-station": station.pk,
+    }
+    import time_machine
+
+    with time_machine.travel(now, tick=False):
+        response = admin_client.post(f"/admin/scheduling/station/{station.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Station.objects.get(pk=station.pk).max_observers_per_day == 2
+    assert Booking.objects.get(pk=waiting.pk).status == "pending"  # the raised cap moved the waiting list
+    assert AuditEvent.objects.filter(station=station, action="station_changed").exists()
