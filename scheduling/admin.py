@@ -32,6 +32,7 @@ from .models import (
     SignInFailure,
     Station,
 )
+from .services.stations import STATION_SETTINGS
 from .web.forms import AdminSignInForm
 
 User = get_user_model()
@@ -103,17 +104,7 @@ class ResourceInline(admin.TabularInline):
         return False
 
 
-STATION_FIELDS = [
-    "code",
-    "name",
-    "address",
-    "timezone",
-    "min_notice_hours",
-    "max_observers_per_day",
-    "crew_hosting_limit",
-    "observer_limit_365d",
-    "min_observer_age",
-]
+STATION_FIELDS = ["code", *STATION_SETTINGS]
 
 
 @admin.register(Station)

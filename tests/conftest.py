@@ -172,3 +172,25 @@ def smtp(settings):
     yield inbox
     if inbox.controller is not None:
         inbox.down()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the session's browser tests (SPEC's flags for this machine)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield browser
+        browser.close()

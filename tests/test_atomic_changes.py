@@ -89,7 +89,7 @@ def test_a_standing_consent_that_crashes_midway_gives_no_consent(
             raise Crash
         return real(booking, **kwargs)
 
-    monkeypatch.setattr("scheduling.services.people.settle", settle)
+    monkeypatch.setattr("scheduling.services.bookings.settle", settle)
     with pytest.raises(Crash):
         services.set_consent_preference(person=paramedic, preference="always", now=now)
     paramedic.profile.refresh_from_db()

@@ -331,6 +331,8 @@ def test_feed_query_count_is_constant(client, django_assert_num_queries, resourc
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
+        # Once first, so one-off work of the process (the driver's type look-ups) is not counted.
+        fetch(client, path)
         with CaptureQueriesContext(connection) as captured:
             response = fetch(client, path)
         assert response.content.count(b"BEGIN:VEVENT") == total

@@ -93,27 +93,6 @@ def provider(live_server, settings):
     sso._oauth._registry.clear()
 
 
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
 def sign_in_at_provider(browser, live_server, account):
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
@@ -193,11 +172,13 @@ def test_a_wrong_state_and_a_replayed_code_are_refused(browser, live_server, pro
     assert "Rachel Requester" in whoami(page)
     callback = callbacks[-1]
     # The same code again, in a fresh browser: the state is not this session's, and the code is spent.
-    other = browser.new_context(bypass_csp=True).new_page()
+    other_context = browser.new_context(bypass_csp=True)
+    other = other_context.new_page()
     replay = other.goto(callback)
     assert replay.status == 400 and "could not be completed" in other.inner_text("main")
     tampered = other.goto(callback.replace("state=", "state=x"))
     assert tampered.status == 400
+    other_context.close()
     context.close()
 
 

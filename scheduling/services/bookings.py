@@ -383,9 +383,26 @@ def _answer(booking_id: int, person, now: datetime, answer) -> Booking:
     return booking
 
 
-def _record(consent: Consent, state: str, now: datetime, note: str) -> None:
-    consent.state, consent.source, consent.at, consent.note = state, ConsentSource.PERSON, now, note
+def _record(consent: Consent, state: str, now: datetime, note: str, source: str = ConsentSource.PERSON) -> None:
+    consent.state, consent.source, consent.at, consent.note = state, source, now, note
     consent.save(update_fields=["state", "source", "at", "note"])
+
+
+def consent_given(booking: Booking, consent: Consent, person, *, now: datetime, note: str = "", source: str) -> None:
+    """Record a crew member's consent, given by them or by their standing preference, and approve the
+    booking if that was the last thing missing; who gave it stays private (SPEC §13)."""
+    _record(consent, ConsentState.GIVEN, now, note, source)
+    record_event(
+        booking=booking,
+        actor=person,
+        action="consent_given",
+        now=now,
+        from_status=booking.status,
+        to_status=booking.status,
+        code="preference" if source == ConsentSource.PREFERENCE else "",
+        actor_private=True,
+    )
+    settle(booking, actor=person, now=now, by_crew=True)
 
 
 def _end_by_crew(booking: Booking, person, *, to: str, code: str, note: str, now: datetime) -> None:
@@ -409,17 +426,7 @@ def give_consent(*, booking_id: int, person, note: str = "", now: datetime) -> B
     def answer(booking, consent):
         if consent.state != ConsentState.PENDING:
             raise InvalidTransition(f"Your consent is already {consent.state}.")
-        _record(consent, ConsentState.GIVEN, now, note)
-        record_event(
-            booking=booking,
-            actor=person,
-            action="consent_given",
-            now=now,
-            from_status=booking.status,
-            to_status=booking.status,
-            actor_private=True,
-        )
-        settle(booking, actor=person, now=now, by_crew=True)
+        consent_given(booking, consent, person, now=now, note=note, source=ConsentSource.PERSON)
 
     return _answer(booking_id, person, now, answer)
 

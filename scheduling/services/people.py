@@ -36,7 +36,7 @@ from .base import (
     record_event,
     write_transaction,
 )
-from .bookings import end_booking, promote_station, settle
+from .bookings import consent_given, end_booking, promote_station
 
 User = get_user_model()
 
@@ -186,19 +186,7 @@ def _apply_preference(person, preference: str, bookings: list[Booking], now: dat
         consent = booking.consents.filter(person=person, state=ConsentState.PENDING).first()
         if consent is None or booking.status not in LIVE_STATUSES or booking.shift.starts_at <= now:
             continue
-        consent.state, consent.source, consent.at = ConsentState.GIVEN, ConsentSource.PREFERENCE, now
-        consent.save(update_fields=["state", "source", "at"])
-        record_event(
-            booking=booking,
-            actor=person,
-            action="consent_given",
-            now=now,
-            from_status=booking.status,
-            to_status=booking.status,
-            code="preference",
-            actor_private=True,
-        )
-        settle(booking, actor=person, now=now, by_crew=True)
+        consent_given(booking, consent, person, now=now, source=ConsentSource.PREFERENCE)
 
 
 def _clearance_note(clearance: Clearance) -> str:
