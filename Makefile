@@ -95,7 +95,7 @@ format: deps
 
 # Benchmarks print their figures; they need the local PostgreSQL (see README: Benchmarks).
 bench: deps
-	cd bench && ../$(PY) booking_race.py && ../$(PY) search_scale.py && ../$(PY) feed.py
+	cd bench && ../$(PY) booking_race.py && ../$(PY) search_scale.py && ../$(PY) feed.py && ../$(PY) report.py
 
 clean:
 	rm -rf $(VENV) var
