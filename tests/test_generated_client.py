@@ -25,8 +25,16 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with demo_server(tmp_path_factory.mktemp("client"), workers=2) as base:
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("client")
+
+
+@pytest.fixture(scope="module")
+def server(folder):
+    # A short lock wait, so that the 503 below comes quickly.
+    with demo_server(
+        folder, workers=2, env={"RIDEALONG_LOCK_TIMEOUT_MS": "200"}, expected=("database is locked",)
+    ) as base:
         yield base
 
 
@@ -131,7 +139,7 @@ def test_the_seed_story_through_a_generated_client(api, server):
     assert link.webcal_url.startswith("webcal://") and "calendar.google.com" in link.google_url
 
 
-def test_every_error_status_parses_into_the_error_model(api, server):
+def test_every_error_status_parses_into_the_error_model(api, server, folder):
     from ridealong_client.api.v1 import (
         auth_token_create,
         bookings_approve,
@@ -179,3 +187,15 @@ def test_every_error_status_parses_into_the_error_model(api, server):
     )
     error(locked, 429, "too_many_attempts")
     assert int(locked.headers["Retry-After"]) > 0
+    # Another writer holds the database: the request waits its bounded time, then 503 with Retry-After.
+    import sqlite3
+
+    holder = sqlite3.connect(folder / "demo.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        busy = bookings_create.sync_detailed(client=rachel, body=BookingRequestRequest(shift=shift.id, purpose="Busy"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert busy.status_code == 503 and isinstance(busy.parsed, Error), busy.content
+    assert busy.parsed.code in ("busy", "unavailable") and int(busy.headers["Retry-After"]) > 0

@@ -230,3 +230,19 @@ def test_after_the_shift_the_booking_page_holds_reflections_actions_and_feedback
         client.force_login(lead)
         lead_page = client.get(f"/bookings/{booking.pk}/").content.decode()
         assert "Triage on the road" not in lead_page and "Pat Paramedic" in lead_page
+
+
+def test_error_pages_are_styled(client, requester):
+    from django.test import Client
+
+    missing = client.get("/no-such-page/")
+    assert missing.status_code == 404 and "nhsuk-header" in missing.content.decode()
+    assert "Page not found" in missing.content.decode()
+    broken = Client(raise_request_exception=False)
+    from unittest import mock
+
+    with mock.patch("scheduling.web.views.render", side_effect=RuntimeError("boom")):
+        broken.force_login(requester)
+        answer = broken.get("/")
+    assert answer.status_code == 500 and "problem with the service" in answer.content.decode()
+    assert "nhsuk-header" in answer.content.decode()
