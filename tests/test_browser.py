@@ -260,6 +260,12 @@ def test_screenshots(browser, live_server, story, width):
         page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
 
     _every_page(browser, live_server, story, width, shoot)
+    # The learning log as it prints on A4, for appraisal evidence.
+    rachel = Visitor(browser, live_server.url, "rachel", width=width)
+    rachel.go("/learning/")
+    rachel.page.emulate_media(media="print")
+    shoot(rachel.page, "rachel_learning_print")
+    rachel.close()
     assert len(list(folder.glob(f"*-{width}.png"))) >= 10
 
 
@@ -458,4 +464,39 @@ def test_the_consent_e_mails_give_consent_link_works_once_without_signing_in(bro
     assert "This link has been used" in page.inner_text("main")
     page.goto(link[:-4] + ("AAA/" if not link.endswith("AAA/") else "BBB/"))
     assert "This link is not valid" in page.inner_text("main")
+    context.close()
+
+
+def test_a_leads_approve_and_decline_links_work_from_the_e_mail(browser, live_server, story, settings):
+    from scheduling.models import Notification
+
+    settings.SITE_URL = live_server.url
+    first = services.request_booking(
+        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+    )
+    second = services.request_booking(
+        requested_by=story["mentor"], shift_id=story["night"].pk, purpose="Nights too", now=timezone.now()
+    )
+
+    def link(booking, answer):
+        body = Notification.objects.get(booking=booking, recipient=story["lead"], kind="requested").body
+        return re.search(rf"^{answer}: (\S+)$", body, re.M).group(1)
+
+    context = browser.new_context(viewport={"width": 320, "height": 800}, bypass_csp=True)
+    page = context.new_page()
+    page.goto(link(first, "Approve"))
+    assert "Approve?" in page.inner_text("main")
+    page.click("button:has-text('Approve')")
+    page.wait_for_load_state()
+    assert "Thank you" in page.inner_text("main") and Booking.objects.get(pk=first.pk).lead_approved
+    page.goto(link(second, "Decline"))
+    page.click("button:has-text('Decline')")  # without the reason a decline needs
+    page.wait_for_load_state()
+    assert "Error:" in page.title() and Booking.objects.get(pk=second.pk).status == "pending"
+    page.fill("#id_text", "No room for two observers that night")
+    page.click("button:has-text('Decline')")
+    page.wait_for_load_state()
+    assert Booking.objects.get(pk=second.pk).status == "declined"
+    page.goto(link(second, "Approve"))
+    assert "already been answered" in page.inner_text("main")
     context.close()
