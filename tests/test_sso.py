@@ -52,11 +52,19 @@ def people(db, now):
     return {"rachel": rachel, "mo": mo}
 
 
+@pytest.fixture(scope="module")
+def signing_key():
+    from joserfc.jwk import RSAKey
+
+    return RSAKey.generate_key(2048, parameters={"kid": "ridealong-test", "alg": "RS256", "use": "sig"}, private=True)
+
+
 @pytest.fixture
-def provider(live_server, settings):
+def provider(live_server, settings, signing_key):
     port = free_port()
     env = {
         **os.environ,
+        "OP_JWKS": json.dumps({"keys": [signing_key.as_dict(private=True)]}),
         "OP_PORT": str(port),
         "OP_ACCOUNTS": json.dumps(ACCOUNTS),
         "OP_CLIENT_ID": "ridealong",
@@ -194,3 +202,43 @@ def test_password_sign_in_none_hides_the_form_and_refuses_passwords(client, peop
     assert answer.status_code == 403 and answer.json()["code"] == "password_sign_in_off"
     admin = client.post("/admin/login/", {"username": "rachel", "password": "pw-rachel-battery-horse-staple"})
     assert "_auth_user_id" not in client.session and admin.status_code == 200
+
+
+def id_token(signing_key, issuer, **claims):
+    """An ID token signed with the provider's own key (the one it publishes in its JWKS)."""
+    from joserfc import jwt
+
+    now = int(time.time())
+    body = {"iss": issuer, "sub": "rachel-at-trust", "aud": "ridealong", "iat": now, "exp": now + 300, "nonce": "n-1"}
+    return jwt.encode({"alg": "RS256", "kid": "ridealong-test"}, {**body, **claims}, signing_key)
+
+
+def test_id_tokens_for_another_audience_or_past_their_expiry_are_refused(provider, signing_key, people):
+    """The checks the callback runs (Authlib's parse_id_token against the provider's JWKS), on tokens the
+    provider's key signed: the good one passes; another audience, an old expiry, a wrong issuer do not."""
+    # Authlib checks ID tokens with joserfc, whose errors these are.
+    from joserfc.errors import ExpiredTokenError, InvalidClaimError, MissingClaimError
+
+    from scheduling import sso
+
+    client = sso.client()
+    good = client.parse_id_token({"access_token": "at", "id_token": id_token(signing_key, provider)}, nonce="n-1")
+    assert good["sub"] == "rachel-at-trust"
+    # A token for another client: refused (Authlib names the missing authorised party, azp, or the audience).
+    with pytest.raises((InvalidClaimError, MissingClaimError), match="aud|azp"):
+        client.parse_id_token(
+            {"access_token": "at", "id_token": id_token(signing_key, provider, aud="someone-else")}, nonce="n-1"
+        )
+    with pytest.raises(ExpiredTokenError):
+        past = int(time.time()) - 3600
+        client.parse_id_token(
+            {"access_token": "at", "id_token": id_token(signing_key, provider, iat=past - 60, exp=past)}, nonce="n-1"
+        )
+    with pytest.raises(InvalidClaimError):
+        client.parse_id_token(
+            {"access_token": "at", "id_token": id_token(signing_key, provider, iss="https://evil.example")}, nonce="n-1"
+        )
+    with pytest.raises(InvalidClaimError):
+        client.parse_id_token(
+            {"access_token": "at", "id_token": id_token(signing_key, provider)}, nonce="another-nonce"
+        )

@@ -30,6 +30,8 @@ const configuration = {
   pkce: { required: () => true },
   features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
   cookies: { keys: ["ridealong-test-provider-only"] },
+  // The test may give the signing key, so that it can make tokens the provider itself would have signed.
+  ...(process.env.OP_JWKS ? { jwks: JSON.parse(process.env.OP_JWKS) } : {}),
   ttl: { IdToken: Number(process.env.OP_ID_TOKEN_TTL || 3600), AuthorizationCode: 60 },
 };
 
