@@ -464,6 +464,35 @@ def test_the_consent_e_mails_give_consent_link_works_once_without_signing_in(bro
     assert "This link has been used" in page.inner_text("main")
     page.goto(link[:-4] + ("AAA/" if not link.endswith("AAA/") else "BBB/"))
     assert "This link is not valid" in page.inner_text("main")
+    # Answered in the inbox instead: the e-mail's link for another booking says so and changes nothing.
+    other = services.request_booking(
+        requested_by=story["mentor"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+    )
+    body = Notification.objects.get(booking=other, recipient=story["paramedic"]).body
+    decline = re.search(r"^Decline: (\S+)$", body, re.M).group(1)
+    services.give_consent(booking_id=other.pk, person=story["paramedic"], now=timezone.now())
+    page.goto(decline)
+    assert "already been answered" in page.inner_text("main")
+    assert Booking.objects.get(pk=other.pk).consents.get(person=story["paramedic"]).state == "given"
+    # Past the shift's start the link has expired.
+    import time_machine
+
+    night = story["night"]
+    another = make_shift(
+        night.resource,
+        night.starts_at + timedelta(days=2),
+        night.ends_at + timedelta(days=2),
+        crew=[(story["paramedic"], "paramedic")],
+        now=timezone.now(),
+    )
+    later = services.request_booking(
+        requested_by=make_person(requester=True), shift_id=another.pk, purpose="Late", now=timezone.now()
+    )
+    body = Notification.objects.get(booking=later, recipient=story["paramedic"]).body
+    give = re.search(r"^Give consent: (\S+)$", body, re.M).group(1)
+    with time_machine.travel(another.starts_at + timedelta(minutes=5)):
+        page.goto(give)
+        assert "This link has expired" in page.inner_text("main")
     context.close()
 
 
