@@ -41,7 +41,7 @@ def seed(shift_count: int, people: int):
         shifts.append(shift.pk)
     tokens = []
     for i in range(people):
-        person = services.create_person(username=f"bench{i}", password="x", is_requester=True)
+        person = services.create_person(username=f"bench{i}", password="bench-password-long-enough", is_requester=True)
         for kind in ("dbs", "confidentiality", "briefing"):
             person.clearances.create(kind=kind, valid_from=datetime(2020, 1, 1).date())
         tokens.append(services.accounts.issue_api_token(person=person, name="bench", now=timezone.now())[1])
