@@ -76,6 +76,11 @@ def may_request(person) -> bool:
     return bool(getattr(getattr(person, "profile", None), "is_requester", False))
 
 
+def may_read_person_history(viewer, person_id: int) -> bool:
+    """What was recorded about a person (clearances): admins and the person themselves (SPEC §13)."""
+    return is_admin(viewer) or viewer.pk == person_id
+
+
 def sees_date_of_birth(viewer, person_id: int) -> bool:
     return is_admin(viewer) or viewer.pk == person_id
 
@@ -145,6 +150,11 @@ def held_observer_ids(booking: Booking) -> set[int]:
 def may_reflect(person, booking: Booking) -> bool:
     """Reflections and actions: the booking's observers only; never its crew or leads (SPEC §14)."""
     return person.pk in held_observer_ids(booking)
+
+
+def sees_feedback_author(viewer, feedback, station_id: int) -> bool:
+    """Observers read crew feedback as from "a crew member"; its author, leads and admins see who (§13)."""
+    return feedback.author_id == viewer.pk or sees_private(viewer, station_id)
 
 
 def is_crew_of(person, booking: Booking) -> bool:

@@ -16,7 +16,6 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from . import access, services
-from .errors import BookingError
 from .models import AnswerLinkUse, Booking, BookingStatus, ConsentState
 
 User = get_user_model()
@@ -111,4 +110,4 @@ def _give(found: Answer, *, text: str, now: datetime) -> None:
         services.decline_booking(booking_id=booking_id, lead=person, reason=text, now=now)
 
 
-__all__ = ["Answer", "BadLink", "BookingError", "act", "link_for", "read"]
+__all__ = ["Answer", "BadLink", "act", "link_for", "read"]

@@ -25,6 +25,11 @@ class ThrottledModelBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:
             return None
+        if settings.PASSWORD_SIGN_IN == "none":
+            # Only the organisation's sign-in is in use; a password is refused before it is even checked.
+            if request is not None:
+                request.password_sign_in_off = True
+            raise PermissionDenied("Password sign-in is turned off.")
         now = timezone.now()
         address = client_address(request)
         until = accounts.sign_in_locked_until(username=username, address=address, now=now)

@@ -79,7 +79,9 @@ def _observers(booking: Booking) -> list[str]:
     return [display_name(p.person) for p in places if p.state != PlaceState.RELEASED]
 
 
-def message(booking: Booking, kind: str, person, *, note: str = "", audience: str = "party") -> tuple[str, str, str]:
+def message(
+    booking: Booking, kind: str, person, *, note: str = "", audience: str = "party", observers: list[str] | None = None
+) -> tuple[str, str, str]:
     """(subject, text, HTML) for one recipient, from the e-mail templates (SPEC §8).
 
     Nothing here names a crew member: messages to requesters and observers come from the booking,
@@ -108,7 +110,7 @@ def message(booking: Booking, kind: str, person, *, note: str = "", audience: st
         "label": shift.label,
         "when": friendly_when(shift),
         "where": shift.station.address or shift.station.name,
-        "observers": ", ".join(_observers(booking)) or "none any more",
+        "observers": ", ".join(_observers(booking) if observers is None else observers) or "none any more",
         "purpose": booking.purpose,
         "note": note,
         "note_label": NOTE_LABELS.get(kind, "Note"),
@@ -136,13 +138,14 @@ def queue(
     audience = audience or AUDIENCES.get(kind, "party")
     seen: set[int] = set()
     rows = []
+    observers = _observers(booking)  # once for every recipient
     for person in recipients:
         if person is None or person.pk in seen or not person.email:
             continue
         if reminder and not person.profile.reminders:
             continue
         seen.add(person.pk)
-        subject, text, html = message(booking, kind, person, note=note, audience=audience)
+        subject, text, html = message(booking, kind, person, note=note, audience=audience, observers=observers)
         rows.append(
             Notification(
                 recipient=person,

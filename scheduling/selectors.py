@@ -43,14 +43,11 @@ def shifts_to_find(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
 
 
 def why_closed(shift: Shift, now: datetime) -> str:
-    """Why a listed shift takes no new request now ("" when it does); the same rules as §5.2's."""
-    station = shift.station
-    if station.suspended_until is not None and shift.starts_at < station.suspended_until:
-        until = station.suspended_until.astimezone(station.tz)
-        return f"Observations at {station.name} are suspended until {until:%-d %b %Y}"
-    if shift.starts_at - now < timedelta(hours=station.min_notice_hours):
-        return f"Closed: {station.name} needs {station.min_notice_hours} hours' notice"
-    return ""
+    """Why a listed shift takes no new request now ("" when it does), in the words of §5.2's own rules."""
+    from . import rules
+
+    broken = rules.check_suspension(shift) or rules.check_notice(shift, now)
+    return broken[0].detail if broken else ""
 
 
 def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:

@@ -117,9 +117,12 @@ def test_erasure_is_refused_while_the_person_holds_a_live_booking(requester, nig
         call_command("erase_person", str(requester.pk))
 
 
-def test_the_erase_command_and_admin_action(outsider, admin_client, db):
+def test_the_erase_command_and_admin_action(outsider, lead, admin_client, db):
     call_command("erase_person", str(outsider.pk))
     assert User.objects.get(pk=outsider.pk).profile.name == ERASED_NAME
+    admin_client.post("/admin/auth/user/", {"action": "erase_people", "_selected_action": [lead.pk]})
+    erased = User.objects.get(pk=lead.pk)
+    assert (erased.username, erased.profile.name, erased.is_active) == (f"erased-{lead.pk}", ERASED_NAME, False)
 
 
 def test_retention_blanks_old_text_and_keeps_states_outcomes_and_times(history, paramedic, lead, settings):

@@ -59,7 +59,7 @@ def test_find_shifts_shows_full_shifts_with_the_waiting_list_and_closed_ones_wit
     card = page[page.index(f'data-shift="{full.pk}"') :]
     assert "Full" in card[:800] and "Join the waiting list" in card[:1200]
     card = page[page.index(f'data-shift="{soon.pk}"') :]
-    assert "needs 72 hours" in card[:800]
+    assert "needs at least 72 hours" in card[:800]
     Station.objects.filter(pk=station.pk).update(suspended_until=local(2026, 11, 1))
     assert "suspended until" in signed_in(requester).get("/shifts/").content.decode()
     crew_page = signed_in(lead).get("/shifts/").content.decode()

@@ -487,7 +487,7 @@ class FeedbackSerializer(StrictSerializer):
 
     def to_representation(self, feedback):
         viewer = self.context["viewer"]
-        named = feedback.author_id == viewer.pk or access.sees_private(viewer, self.context["station_id"])
+        named = access.sees_feedback_author(viewer, feedback, self.context["station_id"])
         return {
             "id": feedback.pk,
             "text": feedback.text,

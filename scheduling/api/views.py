@@ -87,7 +87,7 @@ class TokenView(GenericAPIView):
         refused = sign_in_refused(request)
         if refused is not None:
             raise refused
-        if password_sign_in_off(request) or settings.PASSWORD_SIGN_IN == "none":
+        if password_sign_in_off(request):
             raise Forbidden(
                 "Password sign-in is turned off here: sign in with your organisation account and make a token "
                 "on the API tokens page.",
@@ -349,7 +349,7 @@ class PersonHistoryView(GenericAPIView):
     @extend_schema(operation_id="people_history", responses=s.PersonEventSerializer(many=True))
     def get(self, request, pk):
         person_id = get_int(pk, "person")
-        if not (is_admin(request.user) or request.user.pk == person_id):
+        if not access.may_read_person_history(request.user, person_id):
             raise NotFound("No person with that id.")
         person = person_for(request.user, person_id)
         page = self.paginate_queryset(AuditEvent.objects.filter(subject=person).order_by("at", "id"))

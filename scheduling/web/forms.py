@@ -4,7 +4,6 @@ import re
 from datetime import date
 
 from django import forms
-from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
@@ -134,7 +133,7 @@ class SignInForm(AuthenticationForm):
         try:
             return super().clean()
         except forms.ValidationError:
-            if password_sign_in_off(self.request) or settings.PASSWORD_SIGN_IN == "none":
+            if password_sign_in_off(self.request):
                 raise forms.ValidationError(
                     "Password sign-in is turned off: use “Sign in with your organisation account”.", code="sso_only"
                 ) from None

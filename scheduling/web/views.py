@@ -225,13 +225,20 @@ def _after_the_shift(person, booking, now) -> dict:
             action_form=ActionForm(owners=_observer_choices(booking), initial={"owner": person.pk}),
         )
     if access.may_read_feedback(person, booking):
-        named = access.sees_private(person, booking.shift.station_id)
         context["feedback"] = [
-            (f.text, display_name(f.author) if named or f.author_id == person.pk else "A crew member")
+            (f.text, feedback_author(person, f, booking))
             for f in after.readable_feedback(person=person, booking=booking, now=now)
         ]
         context["feedback_form"] = FeedbackForm() if context["crew"] else None
     return context
+
+
+def feedback_author(reader, feedback, booking) -> str:
+    return (
+        display_name(feedback.author)
+        if access.sees_feedback_author(reader, feedback, booking.shift.station_id)
+        else "A crew member"
+    )
 
 
 def _observer_choices(booking) -> list[tuple[int, str]]:
@@ -315,21 +322,16 @@ def leave_feedback(request, pk):
 def learning_log(request):
     """My learning log (SPEC §14): printable evidence for appraisal and revalidation."""
     person = request.user
-    entries = []
-    for booking in selectors.learning_log(person, _now()):
-        named = access.sees_private(person, booking.shift.station_id)
-        entries.append(
-            {
-                "booking": booking,
-                "reflection": next((r for r in booking.reflections.all() if r.author_id == person.pk), None),
-                "shared": [r for r in booking.reflections.all() if r.shared and r.author_id != person.pk],
-                "actions": list(booking.actions.all()),
-                "feedback": [
-                    (f.text, display_name(f.author) if named or f.author_id == person.pk else "A crew member")
-                    for f in booking.feedback.all()
-                ],
-            }
-        )
+    entries = [
+        {
+            "booking": booking,
+            "reflection": next((r for r in booking.reflections.all() if r.author_id == person.pk), None),
+            "shared": [r for r in booking.reflections.all() if r.shared and r.author_id != person.pk],
+            "actions": list(booking.actions.all()),
+            "feedback": [(f.text, feedback_author(person, f, booking)) for f in booking.feedback.all()],
+        }
+        for booking in selectors.learning_log(person, _now())
+    ]
     return render(request, "web/learning.html", {"entries": entries, "person": person})
 
 
