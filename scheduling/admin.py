@@ -19,6 +19,7 @@ from .models import (
     CrewMember,
     Feedback,
     FeedChange,
+    FeedEvent,
     FeedState,
     FollowUp,
     Heartbeat,
@@ -370,6 +371,15 @@ class FeedStateAdmin(ReadOnlyAdmin):
     """The remembered answer to each person's feed requests; the feed view writes it."""
 
     list_display = ["person_id", "etag", "last_modified", "valid_until"]
+    exclude = ["body"]
+
+
+@admin.register(FeedEvent)
+class FeedEventAdmin(ReadOnlyAdmin):
+    """Serialised events the feed remembers; `process_due` drops the ones no feed needs."""
+
+    list_display = ["key", "booking_id", "created_at"]
+    exclude = ["body"]
 
 
 @admin.register(FeedChange)

@@ -1,5 +1,6 @@
 """The one iCalendar builder (SPEC §9): the subscription feed and the single-event download both use it."""
 
+import hashlib
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -232,14 +233,60 @@ def build_event(item: EventData) -> Event:
     return event
 
 
-@lru_cache(maxsize=20_000)
-def event_bytes(item: EventData, site_url: str) -> bytes:
-    """One VEVENT's bytes. A pure function of its data, so an unchanged event is serialised once per process."""
-    return build_event(item).to_ical()
+# Serialised events, remembered by their data: in this process, and in the database so that a restart
+# or a deploy does not pay icalendar's serialisation again. A pure function of the data, so a
+# remembered event's bytes are the ones icalendar would write now.
+EVENT_FORMAT = "v1"
+_remembered: dict[tuple[EventData, str], bytes] = {}
+REMEMBER_IN_PROCESS = 20_000
 
 
-def build_feed(*, owner, bookings, now: datetime, name: str = "Ride-alongs") -> bytes:
-    """Serialise the owner's bookings (models or EventData); pure: the same rows give the same bytes."""
+def event_key(item: EventData, site_url: str) -> str:
+    return hashlib.sha256(repr((EVENT_FORMAT, site_url, item)).encode()).hexdigest()
+
+
+def events_bytes(items: list[EventData], *, stored: bool) -> list[bytes]:
+    """Each event's VEVENT bytes, serialised once and then remembered; `stored`: in the database too
+    (at most two queries), for the subscription feed."""
+    from .models import FeedEvent
+
+    site_url = settings.SITE_URL
+    found = {item: _remembered[(item, site_url)] for item in items if (item, site_url) in _remembered}
+    missing = {event_key(item, site_url): item for item in items if item not in found}
+    if missing and not stored:
+        found.update((item, build_event(item).to_ical()) for item in missing.values())
+    elif missing:
+        for key, body in FeedEvent.objects.filter(key__in=list(missing)).values_list("key", "body"):
+            found[missing.pop(key)] = bytes(body)
+        made = {key: build_event(item).to_ical() for key, item in missing.items()}
+        FeedEvent.objects.bulk_create(
+            [FeedEvent(key=key, booking_id=missing[key].booking_id, body=body) for key, body in made.items()],
+            ignore_conflicts=True,
+        )
+        found.update((missing[key], body) for key, body in made.items())
+    for item, body in found.items():
+        if (item, site_url) not in _remembered:
+            if len(_remembered) >= REMEMBER_IN_PROCESS:
+                del _remembered[next(iter(_remembered))]  # the oldest first
+            _remembered[(item, site_url)] = body
+    return [found[item] for item in items]
+
+
+def forget_remembered_events() -> None:
+    """This process's memo; the database's is FeedEvent's rows."""
+    _remembered.clear()
+
+
+def rules_year(items: list[EventData], now: datetime) -> int:
+    """The VTIMEZONE rules start in a year no later than the first event they describe."""
+    return min([now.year - 1, *(item.starts_at.year - 1 for item in items)])
+
+
+def build_feed(*, owner, bookings, now: datetime, name: str = "Ride-alongs", stored: bool = False) -> bytes:
+    """Serialise the owner's bookings (models or EventData); pure: the same rows give the same bytes.
+
+    `stored`: the serialised events are also remembered in the database, to outlive this process.
+    """
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -251,11 +298,10 @@ def build_feed(*, owner, bookings, now: datetime, name: str = "Ride-alongs") -> 
     cal.add("x-published-ttl", vDuration(timedelta(hours=1)))
     items = [b if isinstance(b, EventData) else event_data(b, owner) for b in bookings]
     items = [item for item in items if shows_in_feed(item, now)]
-    # The VTIMEZONE rules start in a year no later than the first event they describe.
-    year = min([now.year - 1, *(item.starts_at.year - 1 for item in items)])
+    year = rules_year(items, now)
     for tzid in sorted({item.tzid for item in items}):
         cal.add_component(vtimezone(tzid, year))
     # The events follow the calendar's own components, exactly where icalendar would write them.
     head = cal.to_ical()
     end = b"END:VCALENDAR\r\n"
-    return head[: -len(end)] + b"".join(event_bytes(item, settings.SITE_URL) for item in items) + end
+    return head[: -len(end)] + b"".join(events_bytes(items, stored=stored)) + end

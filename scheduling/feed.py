@@ -1,31 +1,47 @@
 """The calendar feed in one place (SPEC §9): the rows a person's feed holds, the fingerprint its ETag is
 made of, the answers remembered per person (PostgreSQL) and the view that serves it.
 
-The bytes come from the one builder, calendar.build_feed, which the single-event download uses too.
-A new field that changes an event's bytes goes into `feed_for` (the rows), FINGERPRINT_COLUMNS and its
-Python twin below, and, if it lives in a new table, migration 0005's triggers.
+The bytes come from the one builder, calendar.build_feed, which the single-event download uses too, and
+the ETag is a digest of the very events handed to it, so the two cannot disagree. A new field that
+changes an event's bytes goes into EventData and `feed_content` (the rows) and, if it lives in a new
+table, into migration 0005's triggers, which tell a remembered answer that it no longer holds.
 """
 
 import gzip
+import hashlib
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
-from django.http import HttpResponse, HttpResponseNotModified
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
-from django.utils.http import http_date, parse_etags, parse_http_date_safe
+from django.utils.cache import get_conditional_response, patch_vary_headers
+from django.utils.http import http_date
 from django.views.decorators.http import require_http_methods
 
 from .access import lead_station_ids
-from .calendar import build_feed
-from .models import Booking, CrewMember, Place, PlaceState
+from .calendar import FINAL, KEEP_CANCELLED, EventData, build_feed, rules_year, shows_in_feed, status_for
+from .models import (
+    Booking,
+    BookingStatus,
+    CalendarToken,
+    CrewMember,
+    FeedEvent,
+    FeedState,
+    Place,
+    PlaceState,
+    shift_label,
+)
 
 User = get_user_model()
+FEED_NAME = "Ride-alongs"
+FEED_FORMAT = "v4"  # raise when the bytes change for the same events, so every client fetches them again
+KEEP_EVENTS = timedelta(days=60)
 
 
 def _digest(token: str) -> str:
@@ -41,8 +57,6 @@ FEED_FUTURE = timedelta(days=365)
 
 def feed_bookings(person, now: datetime, *, upcoming: bool = False) -> QuerySet[Booking]:
     """What a person's calendar feed holds (SPEC §9): requested, observed, and approved ones they host or lead."""
-    from .models import BookingStatus
-
     leads = lead_station_ids(person)
     mine = (
         Q(requested_by=person)
@@ -58,15 +72,22 @@ def feed_bookings(person, now: datetime, *, upcoming: bool = False) -> QuerySet[
     return bookings if upcoming else bookings.filter(shift__starts_at__lt=now + FEED_FUTURE)
 
 
-def feed_for(person, now: datetime) -> list:
-    """The feed's events as plain rows (no model instances), in a constant number of queries."""
-    from .calendar import EventData, status_for
-    from .models import shift_label
+@dataclass(frozen=True)
+class FeedContent:
+    """A person's feed as of `now`: its events, and the validators worked out from those same events."""
 
+    items: tuple[EventData, ...]  # the events the feed shows, in order
+    etag: str
+    last_modified: datetime | None
+    valid_until: datetime  # the next instant the passing of time alone changes the feed
+
+
+def feed_content(person, now: datetime) -> FeedContent:
+    """The feed's events as plain rows (no model instances) in two queries, and their fingerprint."""
     live_place = Place.objects.filter(booking=OuterRef("pk"), person=person).exclude(state=PlaceState.RELEASED)
     any_place = Place.objects.filter(booking=OuterRef("pk"), person=person)
     rows = list(
-        feed_bookings(person, now)
+        feed_bookings(person, now, upcoming=True)
         .annotate(owner_left=Exists(any_place) & ~Exists(live_place))
         .order_by("shift__starts_at", "pk")
         .values(
@@ -81,12 +102,16 @@ def feed_for(person, now: datetime) -> list:
             "shift_id",
             "shift__starts_at",
             "shift__ends_at",
+            "shift__updated_at",
             "shift__station__name",
             "shift__station__address",
             "shift__station__timezone",
             "shift__resource__call_sign",
         )
     )
+    horizon = now + FEED_FUTURE
+    ahead = [r["shift__starts_at"] for r in rows if r["shift__starts_at"] >= horizon]
+    rows = [r for r in rows if r["shift__starts_at"] < horizon]
     roles: dict[int, list[str]] = {}
     for shift_id, role in CrewMember.objects.filter(shift_id__in={r["shift_id"] for r in rows}).values_list(
         "shift_id", "role"
@@ -120,146 +145,92 @@ def feed_for(person, now: datetime) -> list:
                 crew_roles=tuple(sorted(roles.get(r["shift_id"], []))),
             )
         )
-    return items
+    shown = tuple(item for item in items if shows_in_feed(item, now))
+    year = rules_year(list(shown), now)
+    # Everything build_feed writes is a function of these: the same fingerprint, the same bytes.
+    digest = hashlib.sha256(repr((FEED_FORMAT, settings.SITE_URL, FEED_NAME, year, shown)).encode()).hexdigest()
+    changes = [
+        datetime(now.year + 1, 1, 1, tzinfo=UTC),  # the VTIMEZONE rules follow the year
+        *(item.ends_at + FEED_PAST for item in items),  # leaving the 30-day past
+        *(item.updated_at + KEEP_CANCELLED for item in shown if item.status in FINAL),  # a cancellation kept 14 days
+        *(starts_at - FEED_FUTURE for starts_at in ahead),  # entering the 12-month window
+    ]
+    stamps = [stamp for r in rows for stamp in (r["updated_at"], r["shift__updated_at"])]
+    return FeedContent(
+        items=shown, etag=f'"{digest[:40]}"', last_modified=max(stamps, default=None), valid_until=min(changes)
+    )
 
 
-FINGERPRINT_COLUMNS = {
-    "f_id": "pk",
-    "f_rev": "revision",
-    "f_upd": "updated_at",
-    "f_status": "status",
-    "f_req": "requested_by_id",
-    "f_shift": "shift_id",
-    "f_starts": "shift__starts_at",
-    "f_ends": "shift__ends_at",
-    "f_shift_upd": "shift__updated_at",
-    "f_name": "shift__station__name",
-    "f_address": "shift__station__address",
-    "f_tz": "shift__station__timezone",
-    "f_call_sign": "shift__resource__call_sign",
-}
+def feed_bytes(person, content: FeedContent, now: datetime) -> bytes:
+    return build_feed(owner=person, bookings=list(content.items), now=now, name=FEED_NAME, stored=True)
 
-# One row per feed, computed in PostgreSQL in one snapshot: a digest of every column the bytes depend
-# on, the latest change, the next instant the passing of time alone changes the feed (a booking
-# leaving the 30-day past, a cancelled one leaving after 14 days, one entering the 12-month window),
-# and the snapshot itself, so a cached answer can be checked against later writes.
-FINGERPRINT_SQL = """
-SELECT md5(coalesce(string_agg(concat_ws('|', f_id, f_rev, f_upd, f_status, f_starts, f_ends, f_shift_upd,
-                                         f_name, f_address, f_tz, f_call_sign, f_final, f_roles,
-                                         f_final AND f_upd < %(keep)s),
-                               ',' ORDER BY f_id) FILTER (WHERE f_starts < %(future)s), '')),
-       max(greatest(f_upd, f_shift_upd)) FILTER (WHERE f_starts < %(future)s),
-       least(min(f_ends) FILTER (WHERE f_starts < %(future)s) + %(past)s,
-             min(f_upd) FILTER (WHERE f_starts < %(future)s AND f_final AND f_upd >= %(keep)s) + %(kept)s,
-             min(f_starts) FILTER (WHERE f_starts >= %(future)s) - %(ahead)s),
-       pg_current_snapshot()::text
-FROM (SELECT with_places.*,
-             f_status IN ('declined', 'cancelled', 'expired')
-             OR (f_req <> %(person)s AND coalesce(f_left, false)) AS f_final
-      FROM (SELECT inner_rows.*,
-                   (SELECT string_agg(c.role, ',' ORDER BY c.role) FROM scheduling_crewmember c
-                    WHERE c.shift_id = inner_rows.f_shift) AS f_roles,
-                   (SELECT bool_and(p.state = 'released') FROM scheduling_place p
-                    WHERE p.booking_id = inner_rows.f_id AND p.person_id = %(person)s) AS f_left
-            FROM ({inner}) AS inner_rows) AS with_places) AS feed
-"""
+
+def pack(body: bytes) -> bytes:
+    # mtime=0: the same feed gives the same compressed bytes.
+    return gzip.compress(body, compresslevel=6, mtime=0)
 
 
 @dataclass(frozen=True)
-class FeedValidator:
-    """What a feed's conditional requests are answered from (SPEC §9)."""
+class Answer:
+    """What a feed request is answered from: the validators, and the bytes when they are at hand."""
 
+    person_id: int
     etag: str
     last_modified: datetime | None
+    body: bytes | None = None  # the plain bytes, when worked out in this request
+    packed: bytes | None = None  # the gzip-compressed bytes, when remembered
 
 
-def _etag(digest: str, now: datetime) -> str:
-    # The VTIMEZONE rules start from last year, so the bytes also change with the year.
-    return f'"{digest[:40]}-{now.year}"'
+def work_out(person_id: int, now: datetime) -> Answer:
+    """Build the feed; on PostgreSQL, remember the answer for the requests that follow."""
+    person = User.objects.get(pk=person_id)
+    if connection.vendor == "postgresql":
+        content, body = remember(person, now)
+    else:
+        content = feed_content(person, now)
+        body = feed_bytes(person, content, now)
+    return Answer(person_id, content.etag, content.last_modified, body=body)
 
 
-def feed_validator(person, now: datetime) -> FeedValidator:
-    """Work out the feed's ETag and Last-Modified without building it; on PostgreSQL, remember them."""
-    import hashlib
+def remember(person, now: datetime) -> tuple[FeedContent, bytes]:
+    """Work out the feed and remember the answer (PostgreSQL), with the snapshot it was read in.
 
-    from .calendar import KEEP_CANCELLED
-
-    keep_from = now - KEEP_CANCELLED
-    rows = (
-        feed_bookings(person, now, upcoming=connection.vendor == "postgresql")
-        .order_by()
-        .annotate(**{alias: F(field) for alias, field in FINGERPRINT_COLUMNS.items()})
-        .values(*FINGERPRINT_COLUMNS)
-    )
-    if connection.vendor != "postgresql":
-        return _feed_validator_in_python(person, rows, keep_from, now)
-    inner, params = rows.query.sql_with_params()
-    # The inner query's own %s placeholders become named ones, so both kinds can share one statement.
-    named = {f"p{i}": value for i, value in enumerate(params)}
-    inner = inner.replace("%%", "%%%%") % tuple(f"%({name})s" for name in named)
-    values = {
-        **named,
-        "keep": keep_from,
-        "future": now + FEED_FUTURE,
-        "past": FEED_PAST,
-        "kept": KEEP_CANCELLED,
-        "ahead": FEED_FUTURE,
-        "person": person.pk,
-    }
+    The snapshot is taken before the rows are read: a write the rows might have missed is then one
+    the snapshot cannot see, so the answer is worked out again rather than kept too long.
+    """
     with connection.cursor() as cursor:
-        cursor.execute(FINGERPRINT_SQL.format(inner=inner), values)
-        digest, latest, changes_at, snapshot = cursor.fetchone()
-    next_year = datetime(now.year + 1, 1, 1, tzinfo=UTC)
-    valid_until = min(changes_at, next_year) if changes_at is not None else next_year
-    validator = FeedValidator(
-        etag=_etag(hashlib.sha256(f"v3:{person.pk}:{digest}".encode()).hexdigest(), now), last_modified=latest
-    )
+        cursor.execute("SELECT pg_current_snapshot()::text")
+        (snapshot,) = cursor.fetchone()
+    content = feed_content(person, now)
+    body = feed_bytes(person, content, now)
     with connection.cursor() as cursor:
-        cursor.execute(STORE_FEED_STATE, [person.pk, validator.etag, latest, valid_until, snapshot])
-    return validator
+        cursor.execute(
+            STORE_FEED_STATE,
+            [person.pk, content.etag, content.last_modified, content.valid_until, snapshot, pack(body)],
+        )
+    return content, body
 
 
 STORE_FEED_STATE = """
-INSERT INTO scheduling_feedstate (person_id, etag, last_modified, valid_until, snapshot) VALUES (%s, %s, %s, %s, %s)
+INSERT INTO scheduling_feedstate (person_id, etag, last_modified, valid_until, snapshot, body)
+VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (person_id) DO UPDATE SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified,
-    valid_until = EXCLUDED.valid_until, snapshot = EXCLUDED.snapshot
+    valid_until = EXCLUDED.valid_until, snapshot = EXCLUDED.snapshot, body = EXCLUDED.body
 """
 
 
-def _feed_validator_in_python(person, rows, keep_from: datetime, now: datetime) -> FeedValidator:
-    import hashlib
-
-    from .calendar import FINAL
-
-    rows = sorted(rows, key=lambda r: r["f_id"])
-    roles: dict[int, list[str]] = {}
-    for shift_id, role in CrewMember.objects.filter(shift_id__in={r["f_shift"] for r in rows}).values_list(
-        "shift_id", "role"
-    ):
-        roles.setdefault(shift_id, []).append(role)
-    states: dict[int, set[str]] = {}
-    for booking_id, state in Place.objects.filter(booking_id__in=[r["f_id"] for r in rows], person=person).values_list(
-        "booking_id", "state"
-    ):
-        states.setdefault(booking_id, set()).add(state)
-    digest = hashlib.sha256(f"v3:{person.pk}".encode())
-    latest = None
-    for row in rows:
-        left = states.get(row["f_id"]) == {PlaceState.RELEASED}
-        final = row["f_status"] in FINAL or (row["f_req"] != person.pk and left)
-        extra = (sorted(roles.get(row["f_shift"], [])), final, final and row["f_upd"] < keep_from)
-        digest.update(repr((sorted(row.items()), extra)).encode())
-        for stamp in (row["f_upd"], row["f_shift_upd"]):
-            if latest is None or stamp > latest:
-                latest = stamp
-    return FeedValidator(etag=_etag(digest.hexdigest(), now), last_modified=latest)
+def remembered_body(answer: Answer) -> bytes | None:
+    """The gzip-compressed bytes remembered with that ETag; None if a newer answer replaced them."""
+    found = FeedState.objects.filter(person_id=answer.person_id, etag=answer.etag).values_list("body", flat=True)
+    body = found.first()
+    return bytes(body) if body else None
 
 
 # The token's person and, when still good, the answer remembered for their feed: good while time alone
 # has not changed the feed and no write to it is missing from the snapshot it was computed in.
 FEED_LINK_SQL = """
 SELECT t.person_id, u.is_active, t.created_at, s.etag, s.last_modified,
-       s.valid_until > %(now)s AND NOT EXISTS (
+       s.valid_until > %(now)s AND octet_length(s.body) > 0 AND NOT EXISTS (
            SELECT 1 FROM scheduling_feedchange c
            WHERE c.person_id = t.person_id AND NOT pg_visible_in_snapshot(c.xid::xid8, s.snapshot::pg_snapshot))
 FROM scheduling_calendartoken t
@@ -273,13 +244,11 @@ WHERE t.digest = %(digest)s
 class FeedLink:
     person_id: int
     created_at: datetime
-    validator: FeedValidator | None  # remembered and still good; None when it must be worked out
+    remembered: Answer | None  # still good (without its bytes); None when the feed must be worked out
 
 
 def feed_link(digest: str, now: datetime) -> FeedLink | None:
     """The active person a calendar token belongs to, in one query (SPEC §9: found by digest only)."""
-    from .models import CalendarToken
-
     if connection.vendor != "postgresql":
         found = (
             CalendarToken.objects.filter(digest=digest, person__is_active=True)
@@ -293,7 +262,20 @@ def feed_link(digest: str, now: datetime) -> FeedLink | None:
     if found is None or not found[1]:
         return None
     person_id, _, created_at, etag, last_modified, fresh = found
-    return FeedLink(person_id, created_at, FeedValidator(etag, last_modified) if fresh else None)
+    return FeedLink(person_id, created_at, Answer(person_id, etag, last_modified) if fresh else None)
+
+
+def forget_remembered_feeds() -> None:
+    """Drop every remembered answer and serialised event: after erasing text, no copy of it may stay."""
+    FeedState.objects.all().delete()
+    FeedEvent.objects.all().delete()
+
+
+def forget_old_feed_events(now: datetime) -> int:
+    """Serialised events of bookings that have left every feed, and any old enough to have been replaced."""
+    in_feeds = Booking.objects.filter(shift__ends_at__gt=now - FEED_PAST).values("pk")
+    stale = FeedEvent.objects.filter(Q(created_at__lt=now - KEEP_EVENTS) | ~Q(booking_id__in=in_feeds))
+    return stale.delete()[0]
 
 
 def forget_absorbed_feed_changes() -> int:
@@ -326,59 +308,46 @@ def calendar_feed(request, token: str):
     link = feed_link(_digest(token), now)
     if link is None:
         return _not_found()
-    person = None
-    validator = link.validator
-    if validator is None:
-        person = User.objects.select_related("profile").get(pk=link.person_id)
-        validator = feed_validator(person, now)
-    etag, latest = validator.etag, validator.last_modified
-    last_modified = http_date((latest or link.created_at).timestamp())
-    headers = {
-        "ETag": etag,
-        "Last-Modified": last_modified,
-        "Cache-Control": "private, max-age=300",
-        "Referrer-Policy": "no-referrer",
-        "X-Robots-Tag": "noindex",
-        "Vary": "Accept-Encoding",
-    }
     gzipped = _accepts_gzip(request)
+    answer = link.remembered or work_out(link.person_id, now)
+    response = _response(answer, link, gzipped)
+    conditional = get_conditional_response(
+        request, etag=response["ETag"], last_modified=_stamp(answer, link), response=response
+    )
+    if conditional is not response:
+        return conditional  # 304 Not Modified, with the validators and caching headers
+    if answer.body is None:
+        packed = remembered_body(answer)
+        if packed is None:  # a newer answer replaced it since the first query: work it out afresh
+            answer = work_out(link.person_id, now)
+            response = _response(answer, link, gzipped)
+        else:
+            answer = replace(answer, packed=packed)
     if gzipped:
-        # Another representation, so another strong validator (RFC 9110 §8.8.3).
-        headers["ETag"] = etag[:-1] + '-gzip"'
-    if_none_match = request.headers.get("If-None-Match")
-    not_modified = False
-    if if_none_match is not None:
-        # Compared weakly: a proxy may hand back W/"…", or the other encoding's tag (RFC 9110 §13.1.2).
-        wanted = _opaque(etag)
-        not_modified = any(tag == "*" or _opaque(tag) == wanted for tag in parse_etags(if_none_match))
-    else:
-        since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
-        not_modified = since is not None and latest is not None and int(latest.timestamp()) <= since
-    if not_modified:
-        response = HttpResponseNotModified()
-        for key, value in headers.items():
-            response[key] = value
-        return response
-    if person is None:
-        person = User.objects.select_related("profile").get(pk=link.person_id)
-    bookings = feed_for(person, now)
-    body = build_feed(owner=person, bookings=list(bookings), now=now, name="Ride-alongs")
-    if gzipped:
-        # mtime=0: the same feed gives the same compressed bytes, as its strong ETag promises.
-        body = gzip.compress(body, compresslevel=6, mtime=0)
-    response = HttpResponse(b"" if request.method == "HEAD" else body, content_type="text/calendar; charset=utf-8")
-    response["Content-Length"] = str(len(body))
-    if gzipped:
+        body = answer.packed or pack(answer.body)
         response["Content-Encoding"] = "gzip"
-    for key, value in headers.items():
-        response[key] = value
-    patch_vary_headers(response, ["Accept-Encoding"])
+    else:
+        body = answer.body or gzip.decompress(answer.packed)
+    response["Content-Length"] = str(len(body))
+    if request.method != "HEAD":
+        response.content = body
     return response
 
 
-def _opaque(tag: str) -> str:
-    tag = tag.removeprefix("W/")
-    return tag[:-6] + '"' if tag.endswith('-gzip"') else tag
+def _stamp(answer: Answer, link: FeedLink) -> int:
+    return int((answer.last_modified or link.created_at).timestamp())
+
+
+def _response(answer: Answer, link: FeedLink, gzipped: bool) -> HttpResponse:
+    response = HttpResponse(content_type="text/calendar; charset=utf-8")
+    # The compressed bytes are another representation: a weak tag for them, as Django's GZipMiddleware does.
+    response["ETag"] = "W/" + answer.etag if gzipped else answer.etag
+    response["Last-Modified"] = http_date(_stamp(answer, link))
+    response["Cache-Control"] = "private, max-age=300"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    patch_vary_headers(response, ["Accept-Encoding"])
+    return response
 
 
 def _accepts_gzip(request) -> bool:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .text import validate_single_line
 
@@ -471,6 +472,9 @@ class FeedState(models.Model):
     last_modified = models.DateTimeField(null=True)
     valid_until = models.DateTimeField()
     snapshot = models.TextField()
+    # The feed's bytes for that ETag, gzip-compressed, so that an unconditional poll costs no more
+    # than a conditional one.
+    body = models.BinaryField(default=b"")
 
     def __str__(self) -> str:
         return f"Feed answer for person {self.person_id}"
@@ -489,6 +493,22 @@ class FeedChange(models.Model):
 
     def __str__(self) -> str:
         return f"Feed change for person {self.person_id}"
+
+
+class FeedEvent(models.Model):
+    """One event's serialised VEVENT, keyed by a digest of everything its bytes are made from.
+
+    Remembered so that a restart or a deploy does not serialise every event anew; `process_due` drops
+    rows of bookings that have left every feed and rows old enough to have been replaced.
+    """
+
+    key = models.CharField(max_length=64, primary_key=True)
+    booking_id = models.BigIntegerField(db_index=True)
+    body = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Serialised event of booking {self.booking_id}"
 
 
 class ApiToken(models.Model):

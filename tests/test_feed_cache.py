@@ -135,14 +135,15 @@ def test_becoming_a_lead_brings_the_stations_approved_bookings(client, world):
 def test_the_remembered_answer_ends_when_time_alone_changes_the_feed(world):
     digest = token_digest(world["paths"]["requester"].removeprefix("/calendar/").removesuffix(".ics"))
     now = world["now"]
-    assert feed.feed_link(digest, now).validator is None  # nothing remembered yet
+    assert feed.feed_link(digest, now).remembered is None  # nothing remembered yet
     person = world["requester"]
-    worked_out = feed.feed_validator(person, now)
-    assert feed.feed_link(digest, now + timedelta(minutes=5)).validator == worked_out
+    worked_out = feed.work_out(person.pk, now)
+    remembered = feed.feed_link(digest, now + timedelta(minutes=5)).remembered
+    assert (remembered.etag, remembered.last_modified) == (worked_out.etag, worked_out.last_modified)
     # Thirty days after the shift ends it leaves the feed: the answer must not outlive that.
     gone = world["shift"].ends_at + timedelta(days=30, seconds=1)
-    assert feed.feed_link(digest, gone).validator is None
-    assert feed.feed_validator(person, gone).etag != worked_out.etag
+    assert feed.feed_link(digest, gone).remembered is None
+    assert feed.work_out(person.pk, gone).etag != worked_out.etag
 
 
 def test_a_write_committed_after_the_answer_was_worked_out_is_noticed(world):
@@ -150,8 +151,8 @@ def test_a_write_committed_after_the_answer_was_worked_out_is_noticed(world):
     digest = token_digest(world["paths"]["requester"].removeprefix("/calendar/").removesuffix(".ics"))
     person = world["requester"]
     now = world["now"]
-    feed.feed_validator(person, now)
-    assert feed.feed_link(digest, now).validator is not None
+    feed.work_out(person.pk, now)
+    assert feed.feed_link(digest, now).remembered is not None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_current_snapshot()::text")
         (before_write,) = cursor.fetchone()
@@ -159,7 +160,7 @@ def test_a_write_committed_after_the_answer_was_worked_out_is_noticed(world):
     # Pretend the answer was worked out before the cancellation committed.
     with connection.cursor() as cursor:
         cursor.execute("UPDATE scheduling_feedstate SET snapshot = %s WHERE person_id = %s", [before_write, person.pk])
-    assert feed.feed_link(digest, now).validator is None
+    assert feed.feed_link(digest, now).remembered is None
 
 
 def test_old_change_notes_are_dropped_once_every_answer_has_seen_them(client, world):
@@ -174,4 +175,4 @@ def test_old_change_notes_are_dropped_once_every_answer_has_seen_them(client, wo
     assert dropped > 0
     left = FeedChange.objects.filter(person_id=person_id)
     assert left.exists()  # the unseen one stays, so the stale answer is still caught
-    assert feed.feed_link(token_digest(path[10:-4]), world["now"]).validator is None
+    assert feed.feed_link(token_digest(path[10:-4]), world["now"]).remembered is None

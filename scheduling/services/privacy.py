@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from ..errors import Forbidden, InvalidTransition, NotFound
+from ..feed import forget_remembered_feeds
 from ..models import (
     LIVE_STATUSES,
     ApiToken,
@@ -98,4 +99,6 @@ def forget_old_text(*, now: datetime) -> int:
         FollowUp.objects.filter(booking__in=old).exclude(text="").update(text="")
         Feedback.objects.filter(booking__in=old).exclude(text="").update(text="")
         AuditEvent.objects.filter(booking__in=old).exclude(note="").forget_notes()
+        if changed:
+            forget_remembered_feeds()  # no serialised copy of the blanked text may stay
     return changed
