@@ -95,13 +95,22 @@ def check_observers_not_crew(crew: Sequence[CrewMember], observers: Sequence) ->
     return []
 
 
+def overlaps(a_starts: datetime, a_ends: datetime, b_starts: datetime, b_ends: datetime) -> bool:
+    """Half-open intervals: a shift ending at 07:00 does not overlap one starting at 07:00."""
+    return a_starts < b_ends and b_starts < a_ends
+
+
+def overlapping(starts_at: datetime, ends_at: datetime, prefix: str = "") -> Q:
+    """`overlaps` as a query: rows whose [starts_at, ends_at) overlaps the interval given."""
+    return Q(**{f"{prefix}starts_at__lt": ends_at, f"{prefix}ends_at__gt": starts_at})
+
+
 def observer_places(shift: Shift, observers: Sequence, exclude_booking: Booking | None) -> list[tuple[int, int]]:
     """(person, shift) of the observers' places that could clash with this shift: its own live ones
     and held ones overlapping it elsewhere. One query serves both rules below."""
-    # Half-open intervals: a shift ending at 07:00 does not overlap one starting at 07:00.
     # A held place on this very shift overlaps it too; the callers tell the two apart by shift.
     places = Place.objects.filter(person__in=observers, state__in=[PlaceState.HELD, PlaceState.WAITLISTED]).filter(
-        Q(shift=shift) | Q(state=PlaceState.HELD, starts_at__lt=shift.ends_at, ends_at__gt=shift.starts_at)
+        Q(shift=shift) | Q(state=PlaceState.HELD) & overlapping(shift.starts_at, shift.ends_at)
     )
     if exclude_booking is not None:
         places = places.exclude(booking=exclude_booking)
@@ -356,12 +365,7 @@ def shift_overlaps_for_crew(
     person_ids: Iterable[int], starts_at: datetime, ends_at: datetime, exclude_shift_id: int | None
 ) -> set[int]:
     """Crew members already rostered on a scheduled shift overlapping [starts_at, ends_at)."""
-    rows = CrewMember.objects.filter(
-        person_id__in=list(person_ids),
-        active=True,
-        starts_at__lt=ends_at,
-        ends_at__gt=starts_at,
-    )
+    rows = CrewMember.objects.filter(overlapping(starts_at, ends_at), person_id__in=list(person_ids), active=True)
     if exclude_shift_id is not None:
         rows = rows.exclude(shift_id=exclude_shift_id)
     return set(rows.values_list("person_id", flat=True))

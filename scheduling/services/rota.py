@@ -68,6 +68,24 @@ def parse_local(text: str, tz: zoneinfo.ZoneInfo) -> datetime:
     return first.astimezone(UTC)
 
 
+@dataclass
+class _Known:
+    """What a rota's names and numbers refer to, read once per file."""
+
+    stations: dict[str, Station]
+    resources: dict[tuple[int, str], Resource]
+    staff: dict[str, int]  # staff number -> person id
+
+    @classmethod
+    def load(cls) -> "_Known":
+        staff = Profile.objects.exclude(staff_number=None).filter(user__is_active=True)
+        return cls(
+            stations={s.code: s for s in Station.objects.all()},
+            resources={(r.station_id, r.call_sign): r for r in Resource.objects.all()},
+            staff=dict(staff.values_list("staff_number", "user_id")),
+        )
+
+
 def read_rota(raw: bytes) -> tuple[list[RotaRow], list[str]]:
     """Parse and check every row; return the rows and every problem, each named by line number."""
     try:
@@ -80,77 +98,99 @@ def read_rota(raw: bytes) -> tuple[list[RotaRow], list[str]]:
     if missing:
         return [], [f"line 1: missing column(s): {', '.join(missing)}"]
     reader.fieldnames = header
-    stations = {s.code: s for s in Station.objects.all()}
-    resources = {(r.station_id, r.call_sign): r for r in Resource.objects.all()}
-    staff = dict(
-        Profile.objects.exclude(staff_number=None).filter(user__is_active=True).values_list("staff_number", "user_id")
-    )
+    known = _Known.load()
     rows: list[RotaRow] = []
     errors: list[str] = []
     seen_refs: dict[str, int] = {}
     for record in reader:
-        line = reader.line_num
         problems: list[str] = []
-        if None in record:
-            problems.append("has more fields than the header")
-        value = {k: (record.get(k) or "").strip() for k in COLUMNS}
-        ref = value["shift_ref"]
-        if not ref:
-            problems.append("shift_ref is empty")
-        elif ref in seen_refs:
-            problems.append(f"shift_ref {ref} is also on line {seen_refs[ref]}")
-        else:
-            seen_refs[ref] = line
-        station = stations.get(value["station"])
-        resource = None
-        if station is None:
-            problems.append(f"unknown station {value['station']!r}")
-        else:
-            resource = resources.get((station.pk, value["resource"]))
-            if resource is None:
-                problems.append(f"unknown resource {value['resource']!r} at {station.code}")
-        starts_at = ends_at = None
-        if station is not None:
-            for name in ("start", "end"):
-                try:
-                    parsed = parse_local(value[name], station.tz)
-                except ValueError as error:
-                    problems.append(f"{name} {error}")
-                    continue
-                if name == "start":
-                    starts_at = parsed
-                else:
-                    ends_at = parsed
-        if starts_at and ends_at:
-            # The same check as the API's, from rules.py.
-            problems.extend(m for ms in rules.validate_shift_times(starts_at, ends_at).values() for m in ms)
-        crew: list[tuple[int, str]] = []
-        for entry in filter(None, (e.strip() for e in value["crew"].split(";"))):
-            number, _, role = entry.partition(":")
-            number, role = number.strip(), role.strip()
-            if number not in staff:
-                problems.append(f"unknown staff number {number!r}")
-            elif role not in CrewRole.values:
-                problems.append(f"unknown crew role {role!r} for {number}")
-            elif any(p == staff[number] for p, _ in crew):
-                problems.append(f"staff number {number} is listed twice")
-            else:
-                crew.append((staff[number], role))
-        seats = None
-        if value["observer_seats"]:
-            if not value["observer_seats"].isdigit() or int(value["observer_seats"]) > 100:
-                problems.append(f"observer_seats {value['observer_seats']!r} is not a whole number from 0 to 100")
-            else:
-                seats = int(value["observer_seats"])
-        status = value["status"] or ShiftStatus.SCHEDULED
-        if status not in ShiftStatus.values:
-            problems.append(f"status {status!r} is not scheduled or cancelled")
+        row = _read_row(record, reader.line_num, known, seen_refs, problems)
         if problems:
-            errors.extend(f"line {line}: {p}" for p in problems)
-            continue
-        rows.append(RotaRow(line, ref, station, resource, starts_at, ends_at, crew, seats, status))
+            errors.extend(f"line {reader.line_num}: {p}" for p in problems)
+        else:
+            rows.append(row)
     errors.extend(_crew_overlaps(rows))
     return rows, errors
+
+
+def _read_row(record: dict, line: int, known: _Known, seen_refs: dict[str, int], problems: list[str]) -> RotaRow:
+    """One line of the file, each column checked; what is wrong goes into `problems`."""
+    if None in record:
+        problems.append("has more fields than the header")
+    value = {k: (record.get(k) or "").strip() for k in COLUMNS}
+    ref = _read_ref(value["shift_ref"], line, seen_refs, problems)
+    station, resource = _read_place(value["station"], value["resource"], known, problems)
+    starts_at, ends_at = _read_times(value["start"], value["end"], station, problems)
+    crew = _read_crew(value["crew"], known.staff, problems)
+    seats = _read_seats(value["observer_seats"], problems)
+    status = value["status"] or ShiftStatus.SCHEDULED
+    if status not in ShiftStatus.values:
+        problems.append(f"status {status!r} is not scheduled or cancelled")
+    return RotaRow(line, ref, station, resource, starts_at, ends_at, crew, seats, status)
+
+
+def _read_ref(ref: str, line: int, seen_refs: dict[str, int], problems: list[str]) -> str:
+    if not ref:
+        problems.append("shift_ref is empty")
+    elif ref in seen_refs:
+        problems.append(f"shift_ref {ref} is also on line {seen_refs[ref]}")
+    else:
+        seen_refs[ref] = line
+    return ref
+
+
+def _read_place(code: str, call_sign: str, known: _Known, problems: list[str]):
+    station = known.stations.get(code)
+    if station is None:
+        problems.append(f"unknown station {code!r}")
+        return None, None
+    resource = known.resources.get((station.pk, call_sign))
+    if resource is None:
+        problems.append(f"unknown resource {call_sign!r} at {station.code}")
+    return station, resource
+
+
+def _read_times(start: str, end: str, station: Station | None, problems: list[str]):
+    if station is None:
+        return None, None
+    times = []
+    for name, text in (("start", start), ("end", end)):
+        try:
+            times.append(parse_local(text, station.tz))
+        except ValueError as error:
+            problems.append(f"{name} {error}")
+            times.append(None)
+    starts_at, ends_at = times
+    if starts_at and ends_at:
+        # The same check as the API's, from rules.py.
+        problems.extend(m for ms in rules.validate_shift_times(starts_at, ends_at).values() for m in ms)
+    return starts_at, ends_at
+
+
+def _read_crew(text: str, staff: dict[str, int], problems: list[str]) -> list[tuple[int, str]]:
+    """`staff_number:role` entries separated by semicolons."""
+    crew: list[tuple[int, str]] = []
+    for entry in filter(None, (e.strip() for e in text.split(";"))):
+        number, _, role = entry.partition(":")
+        number, role = number.strip(), role.strip()
+        if number not in staff:
+            problems.append(f"unknown staff number {number!r}")
+        elif role not in CrewRole.values:
+            problems.append(f"unknown crew role {role!r} for {number}")
+        elif any(p == staff[number] for p, _ in crew):
+            problems.append(f"staff number {number} is listed twice")
+        else:
+            crew.append((staff[number], role))
+    return crew
+
+
+def _read_seats(text: str, problems: list[str]) -> int | None:
+    if not text:
+        return None  # the resource's own number
+    if not text.isdigit() or int(text) > 100:
+        problems.append(f"observer_seats {text!r} is not a whole number from 0 to 100")
+        return None
+    return int(text)
 
 
 def _crew_overlaps(rows: list[RotaRow]) -> list[str]:
@@ -167,9 +207,8 @@ def _crew_overlaps(rows: list[RotaRow]) -> list[str]:
         hi = max(e for spans in intervals.values() for _, e, _ in spans)
         existing = (
             Shift.objects.filter(
+                rules.overlapping(lo, hi),
                 status=ShiftStatus.SCHEDULED,
-                starts_at__lt=hi,
-                ends_at__gt=lo,
                 crew_members__person_id__in=list(intervals),
             )
             .exclude(external_ref__in=refs)
@@ -181,8 +220,8 @@ def _crew_overlaps(rows: list[RotaRow]) -> list[str]:
     names = dict(Profile.objects.filter(pk__in=list(intervals)).values_list("pk", "staff_number"))
     for person_id, spans in intervals.items():
         spans.sort()
-        for (_, e1, w1), (s2, _, w2) in zip(spans, spans[1:], strict=False):
-            if s2 < e1:
+        for (s1, e1, w1), (s2, e2, w2) in zip(spans, spans[1:], strict=False):
+            if rules.overlaps(s1, e1, s2, e2):
                 where = w2 if w2.startswith("line") else w1
                 other = w1 if where == w2 else w2
                 errors.append(f"{where}: staff number {names.get(person_id)} is also on {other} at that time")

@@ -168,7 +168,68 @@ def apply_shift_change(*, shift_id: int, actor, change: ShiftChange, now: dateti
     return shift, changed
 
 
+@dataclass
+class _Plan:
+    """A rota change worked out against the shift as it stands: the new values and what differs."""
+
+    starts_at: datetime
+    ends_at: datetime
+    seats: int
+    status: str
+    resource: Resource
+    external_ref: object
+    crew: list[tuple[int, str]]
+    old_crew: dict[int, CrewMember]
+    retimed: bool
+    crew_changed: bool
+    roles_changed: bool
+    seats_changed: bool
+    seats_reduced: bool
+    status_changed: bool
+    ref_changed: bool
+    resource_changed: bool
+
+    @property
+    def changes_anything(self) -> bool:
+        return any(
+            [
+                self.retimed,
+                self.crew_changed,
+                self.roles_changed,
+                self.seats_changed,
+                self.status_changed,
+                self.ref_changed,
+                self.resource_changed,
+            ]
+        )
+
+    @property
+    def leavers(self) -> set[int]:
+        return set(self.old_crew) - {p for p, _ in self.crew}
+
+
 def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) -> bool:
+    plan = _plan(shift, change, new_crew)
+    if not plan.changes_anything:
+        return False
+    if plan.status == ShiftStatus.SCHEDULED and (plan.retimed or plan.crew_changed or plan.status_changed):
+        _check_crew_free(plan.crew, plan.starts_at, plan.ends_at, shift.pk)
+    old_local_date = shift.local_date
+    _save_shift(shift, plan)
+    _save_crew(shift, plan)
+    if plan.status_changed and plan.status == ShiftStatus.CANCELLED:
+        _cancel_bookings(shift, actor, now)
+        return True
+    _follow_bookings(shift, plan, actor, now)
+    promote_waitlist(shift, now=now)
+    if shift.local_date != old_local_date and shift.station.max_observers_per_day is not None:
+        # Moved to another day: its old day's places are free for that day's other shifts.
+        promote_day(shift.station, old_local_date, now=now)
+    return True
+
+
+def _plan(shift: Shift, change: ShiftChange, new_crew) -> _Plan:
+    """Check the asked-for values and compare them with the shift's."""
     starts_at = shift.starts_at if change.starts_at is UNSET else change.starts_at
     ends_at = shift.ends_at if change.ends_at is UNSET else change.ends_at
     seats = shift.observer_seats if change.observer_seats is UNSET else change.observer_seats
@@ -185,75 +246,84 @@ def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) ->
         raise Invalid("Seats must be zero or more.", fields={"observer_seats": ["Give a whole number, 0 or more."]})
     if status not in ShiftStatus.values:
         raise Invalid("Unknown status.", fields={"status": ["Choose scheduled or cancelled."]})
-
     old_crew = {c.person_id: c for c in shift.crew_members.all()}
     if new_crew is None:
         new_crew = [(p, c.role) for p, c in old_crew.items()]
-    crew_ids = {p for p, _ in new_crew}
-    retimed = (starts_at, ends_at) != (shift.starts_at, shift.ends_at)
-    crew_changed = crew_ids != set(old_crew)
-    roles_changed = any(old_crew[p].role != r for p, r in new_crew if p in old_crew)
-    seats_changed = seats != shift.observer_seats
-    status_changed = status != shift.status
-    ref_changed = change.external_ref is not UNSET and (change.external_ref or None) != shift.external_ref
-    resource_changed = resource.pk != shift.resource_id
-    if not any([retimed, crew_changed, roles_changed, seats_changed, status_changed, ref_changed, resource_changed]):
-        return False
-
-    if status == ShiftStatus.SCHEDULED and (retimed or crew_changed or status_changed):
-        _check_crew_free(new_crew, starts_at, ends_at, shift.pk)
-
-    old_seats = shift.observer_seats
-    old_local_date = shift.local_date
-    shift.starts_at, shift.ends_at, shift.observer_seats, shift.status = starts_at, ends_at, seats, status
-    shift.resource = resource
-    shift.local_date = local_date_of(starts_at, shift.station)
-    if ref_changed:
-        shift.external_ref = change.external_ref or None
-    shift.save(
-        update_fields=[
-            "starts_at",
-            "ends_at",
-            "observer_seats",
-            "status",
-            "resource",
-            "local_date",
-            "external_ref",
-            "updated_at",
-        ]
+    external_ref = shift.external_ref if change.external_ref is UNSET else (change.external_ref or None)
+    return _Plan(
+        starts_at=starts_at,
+        ends_at=ends_at,
+        seats=seats,
+        status=status,
+        resource=resource,
+        external_ref=external_ref,
+        crew=new_crew,
+        old_crew=old_crew,
+        retimed=(starts_at, ends_at) != (shift.starts_at, shift.ends_at),
+        crew_changed={p for p, _ in new_crew} != set(old_crew),
+        roles_changed=any(old_crew[p].role != r for p, r in new_crew if p in old_crew),
+        seats_changed=seats != shift.observer_seats,
+        seats_reduced=seats < shift.observer_seats,
+        status_changed=status != shift.status,
+        ref_changed=external_ref != shift.external_ref,
+        resource_changed=resource.pk != shift.resource_id,
     )
 
-    active = status == ShiftStatus.SCHEDULED
-    leavers = set(old_crew) - crew_ids
-    CrewMember.objects.filter(shift=shift, person_id__in=leavers).delete()
-    for person_id, role in new_crew:
-        member = old_crew.get(person_id)
+
+def _save_shift(shift: Shift, plan: _Plan) -> None:
+    shift.starts_at, shift.ends_at, shift.observer_seats, shift.status = (
+        plan.starts_at,
+        plan.ends_at,
+        plan.seats,
+        plan.status,
+    )
+    shift.resource = plan.resource
+    shift.local_date = local_date_of(plan.starts_at, shift.station)
+    shift.external_ref = plan.external_ref
+    fields = ["starts_at", "ends_at", "observer_seats", "status", "resource", "local_date", "external_ref"]
+    shift.save(update_fields=[*fields, "updated_at"])
+
+
+def _save_crew(shift: Shift, plan: _Plan) -> None:
+    """Leavers off, newcomers on, roles as given; every member's times and state follow the shift's."""
+    active = plan.status == ShiftStatus.SCHEDULED
+    CrewMember.objects.filter(shift=shift, person_id__in=plan.leavers).delete()
+    for person_id, role in plan.crew:
+        member = plan.old_crew.get(person_id)
         if member is None:
             CrewMember.objects.create(
-                shift=shift, person_id=person_id, role=role, starts_at=starts_at, ends_at=ends_at, active=active
+                shift=shift,
+                person_id=person_id,
+                role=role,
+                starts_at=plan.starts_at,
+                ends_at=plan.ends_at,
+                active=active,
             )
         elif member.role != role:
             member.role = role
             member.save(update_fields=["role"])
-    CrewMember.objects.filter(shift=shift).update(starts_at=starts_at, ends_at=ends_at, active=active)
+    CrewMember.objects.filter(shift=shift).update(starts_at=plan.starts_at, ends_at=plan.ends_at, active=active)
 
-    if status_changed and status == ShiftStatus.CANCELLED:
-        for booking in Booking.objects.filter(shift=shift, status__in=LIVE_STATUSES).select_related("requested_by"):
-            booking.shift = shift
-            end_booking(
-                booking,
-                to=BookingStatus.CANCELLED,
-                actor=actor,
-                action="shift_cancelled",
-                code="shift_cancelled",
-                note="The shift was cancelled.",
-                now=now,
-                promote=False,
-            )
-        # Its places under the station's daily cap are free for the day's other shifts.
-        promote_waitlist(shift, now=now)
-        return True
 
+def _cancel_bookings(shift: Shift, actor, now: datetime) -> None:
+    for booking in Booking.objects.filter(shift=shift, status__in=LIVE_STATUSES).select_related("requested_by"):
+        booking.shift = shift
+        end_booking(
+            booking,
+            to=BookingStatus.CANCELLED,
+            actor=actor,
+            action="shift_cancelled",
+            code="shift_cancelled",
+            note="The shift was cancelled.",
+            now=now,
+            promote=False,
+        )
+    # Its places under the station's daily cap are free for the day's other shifts.
+    promote_waitlist(shift, now=now)
+
+
+def _follow_bookings(shift: Shift, plan: _Plan, actor, now: datetime) -> None:
+    """The live bookings after a change: end the ones it breaks, tell the rest, fit the seats."""
     crew = rules.active_crew(shift)
     live = list(
         Booking.objects.filter(shift=shift, status__in=LIVE_STATUSES)
@@ -262,55 +332,59 @@ def _apply(shift: Shift, actor, change: ShiftChange, new_crew, now: datetime) ->
     )
     for booking in live:
         booking.shift = shift
-    if retimed or crew_changed:
-        for booking in live:
-            if booking.status not in HELD_STATUSES:
-                continue
-            observers = [
-                p.person for p in booking.places.select_related("person__profile").exclude(state=PlaceState.RELEASED)
-            ]
-            broken = rules.check_booking(
-                shift=shift, observers=observers, now=now, new_request=False, exclude_booking=booking, crew=crew
-            )
-            if broken:
-                rule = broken[0]
-                note = f"{rule.code}: {rule.detail}"
-                end_booking(
-                    booking,
-                    to=BookingStatus.CANCELLED,
-                    actor=actor,
-                    action="shift_changed",
-                    code="shift_changed",
-                    note=note,
-                    now=now,
-                    told_note=rule.detail,
-                    promote=False,
-                )
-    if retimed:
-        Place.objects.filter(shift=shift).update(starts_at=starts_at, ends_at=ends_at)
+    if plan.retimed or plan.crew_changed:
+        _end_broken_bookings(shift, live, crew, actor, now)
+    if plan.retimed:
+        Place.objects.filter(shift=shift).update(starts_at=plan.starts_at, ends_at=plan.ends_at)
     live = [b for b in live if b.status in LIVE_STATUSES]
-    if retimed or resource_changed:
-        for booking in live:
-            touch(booking, now)
-            record_event(
-                booking=booking,
+    if plan.retimed or plan.resource_changed:
+        _tell_of_move(live, actor, now)
+    if plan.crew_changed:
+        _follow_crew_change(shift, live, plan.leavers, crew, actor, now)
+    if plan.seats_reduced:
+        _fit_reduced_seats(shift, live, actor, now)
+
+
+def _end_broken_bookings(shift: Shift, live: list[Booking], crew, actor, now: datetime) -> None:
+    """A held booking the new times or crew break (a clash, a crew limit) is cancelled, with the rule."""
+    for booking in live:
+        if booking.status not in HELD_STATUSES:
+            continue
+        observers = [
+            p.person for p in booking.places.select_related("person__profile").exclude(state=PlaceState.RELEASED)
+        ]
+        broken = rules.check_booking(
+            shift=shift, observers=observers, now=now, new_request=False, exclude_booking=booking, crew=crew
+        )
+        if broken:
+            rule = broken[0]
+            end_booking(
+                booking,
+                to=BookingStatus.CANCELLED,
                 actor=actor,
                 action="shift_changed",
-                now=now,
-                from_status=booking.status,
-                to_status=booking.status,
                 code="shift_changed",
+                note=f"{rule.code}: {rule.detail}",
+                now=now,
+                told_note=rule.detail,
+                promote=False,
             )
-            notifications.tell_parties(booking, "shift_changed", now=now)
-    if crew_changed:
-        _follow_crew_change(shift, live, leavers, crew, actor, now)
-    if seats < old_seats:
-        _fit_reduced_seats(shift, live, actor, now)
-    promote_waitlist(shift, now=now)
-    if shift.local_date != old_local_date and shift.station.max_observers_per_day is not None:
-        # Moved to another day: its old day's places are free for that day's other shifts.
-        promote_day(shift.station, old_local_date, now=now)
-    return True
+
+
+def _tell_of_move(live: list[Booking], actor, now: datetime) -> None:
+    """New times or another vehicle: each live booking's revision rises and its parties are told."""
+    for booking in live:
+        touch(booking, now)
+        record_event(
+            booking=booking,
+            actor=actor,
+            action="shift_changed",
+            now=now,
+            from_status=booking.status,
+            to_status=booking.status,
+            code="shift_changed",
+        )
+        notifications.tell_parties(booking, "shift_changed", now=now)
 
 
 def _follow_crew_change(shift: Shift, live: list[Booking], leavers: set[int], crew, actor, now: datetime) -> None:
