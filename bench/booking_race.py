@@ -90,12 +90,13 @@ def main():
     parser.add_argument("--slices", type=int, default=4)
     parser.add_argument("--shifts", type=int, default=400)
     parser.add_argument("--people", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: the project's config)")
     args = parser.parse_args()
     url = fresh_database("ridealong_bench_race")
     django_setup(url)
     shifts, tokens = seed(args.shifts, args.people)
     hot = shifts[::10]  # the single-seat shifts everyone races for
-    server, base = start_gunicorn(url, workers=4)
+    server, base = start_gunicorn(url, workers=args.workers)
     try:
 
         def booking(rng):

@@ -61,13 +61,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(database_url: str, workers: int = 4) -> tuple[subprocess.Popen, str]:
+def start_gunicorn(database_url: str, workers: int | None = None) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the project's gunicorn.conf.py; `workers` overrides its number of workers."""
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": str(workers),
+        **({"GUNICORN_WORKERS": str(workers)} if workers else {}),
         "GUNICORN_ACCESSLOG": "",
         "DB_CONN_MAX_AGE": "60",
     }

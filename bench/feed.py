@@ -55,7 +55,7 @@ def main():
         shift = services.create_shift(
             actor=None, resource_id=resource.pk, starts_at=at, ends_at=at + timedelta(hours=7), now=now
         )
-        services.request_booking(requested_by=person, shift_id=shift.pk, purpose="Benchmark ride-along", now=now)
+        services.request_booking(actor=person, shift_id=shift.pk, purpose="Benchmark ride-along", now=now)
     token = services.issue_calendar_token(person=person, now=now)
     path = f"/calendar/{token}.ics"
     client = Client()

@@ -78,7 +78,7 @@ def seed(people: int) -> list[str]:
             person.clearances.create(kind=kind, valid_from=datetime(2020, 1, 1).date())
         for k in range(BOOKINGS_EACH):
             shift = shifts[(i + k * (people // BOOKINGS_EACH + 1)) % people]
-            services.request_booking(requested_by=person, shift_id=shift, purpose="Polling benchmark", now=now)
+            services.request_booking(actor=person, shift_id=shift, purpose="Polling benchmark", now=now)
         paths.append(f"/calendar/{services.issue_calendar_token(person=person, now=now)}.ics")
     return paths
 

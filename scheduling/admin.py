@@ -262,7 +262,7 @@ def approve(modeladmin, request, queryset):
         modeladmin,
         request,
         queryset,
-        lambda b: services.approve_booking(booking_id=b.pk, lead=request.user, now=timezone.now()),
+        lambda b: services.approve_booking(booking_id=b.pk, actor=request.user, now=timezone.now()),
     )
 
 

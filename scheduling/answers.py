@@ -101,13 +101,13 @@ def act(token: str, *, text: str = "", now: datetime) -> Answer:
 def _give(found: Answer, *, text: str, now: datetime) -> None:
     booking_id, person = found.booking.pk, found.person
     if found.role == "crew" and found.answer == "give":
-        services.give_consent(booking_id=booking_id, person=person, note=text, now=now)
+        services.give_consent(booking_id=booking_id, actor=person, note=text, now=now)
     elif found.role == "crew":
-        services.decline_consent(booking_id=booking_id, person=person, note=text, now=now)
+        services.decline_consent(booking_id=booking_id, actor=person, note=text, now=now)
     elif found.answer == "approve":
-        services.approve_booking(booking_id=booking_id, lead=person, now=now)
+        services.approve_booking(booking_id=booking_id, actor=person, now=now)
     else:
-        services.decline_booking(booking_id=booking_id, lead=person, reason=text, now=now)
+        services.decline_booking(booking_id=booking_id, actor=person, reason=text, now=now)
 
 
 __all__ = ["Answer", "BadLink", "act", "link_for", "read"]

@@ -97,7 +97,7 @@ def book(now):
 
     def _book(person, shift, observers=None, *, at=None, allow_waitlist=True, purpose="Learn how nights run"):
         return services.request_booking(
-            requested_by=person,
+            actor=person,
             shift_id=shift.pk,
             observer_ids=None if observers is None else [o.pk for o in observers],
             purpose=purpose,

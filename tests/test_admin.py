@@ -28,7 +28,7 @@ def test_every_model_has_an_admin_page(admin_client, requester, night, book):
 
 def test_admin_approve_action_goes_through_the_service(admin_client, requester, paramedic, night, book):
     booking = book(requester, night)
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=NOW)
     with time_machine.travel(NOW, tick=False):
         admin_client.post("/admin/scheduling/booking/", {"action": "approve", "_selected_action": [booking.pk]})
     booking.refresh_from_db()
@@ -50,10 +50,8 @@ def test_station_and_resource_edits_in_the_admin_go_through_the_services(admin_c
 
     station = night.station
     services.update_station(actor=make_person(staff=True), station_id=station.pk, now=now, max_observers_per_day=1)
-    first = services.request_booking(requested_by=make_person(requester=True), shift_id=night.pk, purpose="x", now=now)
-    waiting = services.request_booking(
-        requested_by=make_person(requester=True), shift_id=night.pk, purpose="x", now=now
-    )
+    first = services.request_booking(actor=make_person(requester=True), shift_id=night.pk, purpose="x", now=now)
+    waiting = services.request_booking(actor=make_person(requester=True), shift_id=night.pk, purpose="x", now=now)
     assert (first.status, waiting.status) == ("pending", "waitlisted")
     form = {
         "code": station.code,

@@ -18,8 +18,8 @@ from tests.factories import local, make_person, make_resource, make_shift, make_
 def ridealong(requester, mentor, night, paramedic, lead, book, now):
     """Rachel and Mo observed the 10 October night; it went ahead."""
     booking = book(requester, night, [requester, mentor])
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=now)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     return Booking.objects.get(pk=booking.pk)
 
 
@@ -68,8 +68,8 @@ def test_a_reflection_is_private_until_shared(api, ridealong, requester, mentor,
 
 def test_only_observers_whose_place_was_held_reflect(api, requester, mentor, night, book, lead, paramedic, now, after):
     booking = book(requester, night, [requester, mentor])
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=now)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     services.cancel_booking(booking_id=booking.pk, actor=mentor, now=now)  # Mo left before the night
     with at(after):
         response = api(mentor).put(path(booking, "reflection"), {"text": "I was not there"}, format="json")
@@ -158,8 +158,8 @@ def test_the_learning_log_takes_a_constant_number_of_queries(
         for i in range(count):
             day = first_day + 2 * i
             shift = make_shift(resource, local(2026, 10, day, 7), local(2026, 10, day, 19))
-            booking = services.request_booking(requested_by=requester, shift_id=shift.pk, purpose="Days", now=now)
-            services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+            booking = services.request_booking(actor=requester, shift_id=shift.pk, purpose="Days", now=now)
+            services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
             booking = Booking.objects.get(pk=booking.pk)
             services.after.save_reflection(
                 person=requester, booking=booking, text="Noted", shared=False, now=shift.ends_at
@@ -225,9 +225,9 @@ def test_two_process_due_runs_at_once_queue_each_reminder_once(db):
     station = make_station(leads=[lead])
     shift = make_shift(make_resource(station), local(2026, 10, 10, 19), local(2026, 10, 11, 7))
     booking = services.request_booking(
-        requested_by=requester, shift_id=shift.pk, purpose="x", now=datetime(2026, 10, 1, tzinfo=UTC)
+        actor=requester, shift_id=shift.pk, purpose="x", now=datetime(2026, 10, 1, tzinfo=UTC)
     )
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=datetime(2026, 10, 1, tzinfo=UTC))
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=datetime(2026, 10, 1, tzinfo=UTC))
     booking = Booking.objects.get(pk=booking.pk)
     for i in range(5):
         action_due(booking, requester, date(2026, 10, 20 + i), when=shift.ends_at)

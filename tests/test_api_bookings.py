@@ -66,7 +66,7 @@ def test_the_seed_story_through_the_api_alone(requester, mentor, paramedic, tech
 
 
 def test_who_declined_is_hidden_from_requester_but_shown_to_the_lead(api, requester, paramedic, lead, night):
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
     post(api(paramedic), f"/api/v1/bookings/{booking.pk}/consent", {"decision": "decline", "note": "Private"})
     mine = api(requester).get(f"/api/v1/bookings/{booking.pk}").json()
     assert (mine["status"], mine["cancel_reason"], mine["consent"]) == ("declined", "crew_declined", "declined")
@@ -130,22 +130,20 @@ def test_lead_approving_own_booking_is_a_conflict_of_interest(api, requester, le
         services.add_clearance(
             actor=make_person(staff=True, cleared=False), person=lead, kind=kind, valid_from=NOW.date(), now=NOW
         )
-    booking = services.request_booking(
-        requested_by=requester, shift_id=night.pk, observer_ids=[lead.pk], purpose="x", now=NOW
-    )
+    booking = services.request_booking(actor=requester, shift_id=night.pk, observer_ids=[lead.pk], purpose="x", now=NOW)
     response = post(api(lead), f"/api/v1/bookings/{booking.pk}/approve")
     assert (response.status_code, response.json()["code"]) == (403, "conflict_of_interest")
 
 
 def test_impossible_transitions_are_409(api, requester, lead, night):
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
     post(api(requester), f"/api/v1/bookings/{booking.pk}/cancel")
     response = post(api(lead), f"/api/v1/bookings/{booking.pk}/approve")
     assert (response.status_code, response.json()["code"]) == (409, "invalid_transition")
 
 
 def test_lead_decline_needs_a_reason(api, requester, lead, night):
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
     response = post(api(lead), f"/api/v1/bookings/{booking.pk}/decline", {})
     assert (response.status_code, list(response.json()["fields"])) == (400, ["reason"])
     booking.refresh_from_db()
@@ -203,9 +201,9 @@ def test_idempotency_records_expire_after_a_day(api, requester, night):
 
 
 def test_outcome_after_the_shift(api, requester, paramedic, lead, night):
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW)
     with time_machine.travel(night.ends_at + timedelta(hours=1), tick=False):
         response = post(api(paramedic), f"/api/v1/bookings/{booking.pk}/outcome", {"outcome": "attended"})
         assert (response.status_code, response.json()["outcome"]) == (200, "attended")
@@ -214,7 +212,7 @@ def test_outcome_after_the_shift(api, requester, paramedic, lead, night):
 
 
 def test_shift_patch_retime_applies_rota_rules(api, requester, lead, night):
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
     response = api(lead).patch(
         f"/api/v1/shifts/{night.pk}",
         json.dumps({"starts_at": "2026-10-10T20:00:00+01:00", "ends_at": "2026-10-11T08:00:00+01:00"}),
@@ -275,7 +273,7 @@ def test_shift_list_query_count_does_not_grow(api, requester, django_assert_max_
             crew=[(crew[0], "paramedic"), (crew[1], "technician")] if i >= 40 else [],
         )
         if i < 40:
-            services.request_booking(requested_by=observers[i % 4], shift_id=shift.pk, purpose="x", now=NOW)
+            services.request_booking(actor=observers[i % 4], shift_id=shift.pk, purpose="x", now=NOW)
     with django_assert_max_num_queries(8):
         response = api(requester).get("/api/v1/shifts", {"page_size": 200, "available": "true"})
     assert len(response.json()["results"]) == 200
@@ -288,12 +286,12 @@ def test_booking_list_and_history_query_counts_do_not_grow(api, lead, station, d
     for i in range(200):
         start = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=12 * i)
         shift = make_shift(resource, start, start + timedelta(hours=12), now=NOW)
-        bookings.append(services.request_booking(requested_by=requester, shift_id=shift.pk, purpose="x", now=NOW))
+        bookings.append(services.request_booking(actor=requester, shift_id=shift.pk, purpose="x", now=NOW))
     with django_assert_max_num_queries(10):
         response = api(lead).get("/api/v1/bookings", {"page_size": 200})
     assert len(response.json()["results"]) == 200
     booking = bookings[0]
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW)
     for i in range(100):
         services.cancel_booking(booking_id=bookings[i + 1].pk, actor=requester, now=NOW)
     with django_assert_max_num_queries(10):
@@ -302,7 +300,7 @@ def test_booking_list_and_history_query_counts_do_not_grow(api, lead, station, d
 
 def test_places_are_released_when_declined(api, requester, mentor, lead, night):
     booking = services.request_booking(
-        requested_by=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="x", now=NOW
+        actor=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="x", now=NOW
     )
     post(api(lead), f"/api/v1/bookings/{booking.pk}/decline", {"reason": "Training night"})
     assert Place.objects.filter(state="held").count() == 0
@@ -398,10 +396,10 @@ def test_people_lookup_is_refused_to_people_without_the_role(api, outsider, para
 
 def test_the_station_report_for_its_leads(api, requester, mentor, night, paramedic, lead, outsider, station, now):
     booking = services.request_booking(
-        requested_by=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="x", now=NOW
+        actor=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="x", now=NOW
     )
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW)
     with time_machine.travel(NOW, tick=False):
         report = api(lead).get(f"/api/v1/stations/{station.pk}/report")
         assert report.status_code == 200, report.content

@@ -19,7 +19,7 @@ def world(db, requester, mentor, paramedic, technician, lead, outsider, admin_us
     other_crew = make_person("oscar", cleared=False)
     spare = make_shift(resource, local(2026, 10, 12, 7), local(2026, 10, 12, 19), crew=[(other_crew, "emt")], now=NOW)
     booking = services.request_booking(
-        requested_by=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="Learn", now=NOW
+        actor=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="Learn", now=NOW
     )
     return {
         "people": {

@@ -50,7 +50,7 @@ RACE = textwrap.dedent(
     def book(person):
         try:
             barrier.wait()
-            services.request_booking(requested_by=person, shift_id=shift.pk, purpose="Race",
+            services.request_booking(actor=person, shift_id=shift.pk, purpose="Race",
                                      allow_waitlist=False, now=datetime(2026, 10, 1, 12, tzinfo=UTC))
         except BookingError:
             pass
@@ -91,9 +91,9 @@ def test_a_dump_restored_into_a_fresh_database_keeps_data_constraints_and_trigge
     )
     other = make_shift(make_resource(station, "DA1"), local(2026, 10, 22, 19), local(2026, 10, 23, 7))
     requester = make_person(requester=True)
-    booking = services.request_booking(requested_by=requester, shift_id=other.pk, purpose="Before the backup", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=other.pk, purpose="Before the backup", now=NOW)
     third = make_shift(make_resource(station, "DA2"), local(2026, 10, 25, 19), local(2026, 10, 26, 7))
-    services.request_booking(requested_by=make_person(requester=True), shift_id=third.pk, purpose="Another", now=NOW)
+    services.request_booking(actor=make_person(requester=True), shift_id=third.pk, purpose="Another", now=NOW)
     for i in range(8):
         make_person(f"racer{i}", requester=True)
 

@@ -130,7 +130,7 @@ def test_the_seed_story_end_to_end(browser, live_server, story):
 
 def test_lead_declines_with_a_reason(browser, live_server, story):
     booking = services.request_booking(
-        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+        actor=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
     )
     lee = Visitor(browser, live_server.url, "lee")
     queue = lee.go("/lead/queue/")
@@ -147,7 +147,7 @@ def test_lead_declines_with_a_reason(browser, live_server, story):
 
 def test_crew_decline_is_shown_without_a_name(browser, live_server, story):
     booking = services.request_booking(
-        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+        actor=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
     )
     pat = Visitor(browser, live_server.url, "pat")
     inbox = pat.go("/crew/inbox/")
@@ -208,7 +208,7 @@ PAGES = {
 
 def _every_page(browser, live_server, story, width, shoot=None):
     booking = services.request_booking(
-        requested_by=story["requester"],
+        actor=story["requester"],
         shift_id=story["night"].pk,
         observer_ids=[story["requester"].pk, story["mentor"].pk],
         purpose="Understand nights",
@@ -301,10 +301,10 @@ def scrolls_sideways(page) -> bool:
 
 def test_a_lead_finds_and_cancels_an_approved_ride_along(browser, live_server, story):
     booking = services.request_booking(
-        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+        actor=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
     )
-    services.give_consent(booking_id=booking.pk, person=story["paramedic"], now=timezone.now())
-    services.approve_booking(booking_id=booking.pk, lead=story["lead"], now=timezone.now())
+    services.give_consent(booking_id=booking.pk, actor=story["paramedic"], now=timezone.now())
+    services.approve_booking(booking_id=booking.pk, actor=story["lead"], now=timezone.now())
     lee = Visitor(browser, live_server.url, "lee")
     page = lee.go("/lead/")
     page.get_by_role("link", name="Bookings", exact=True).first.click()
@@ -322,7 +322,7 @@ def test_a_lead_finds_and_cancels_an_approved_ride_along(browser, live_server, s
 
 def test_a_requester_joins_the_waiting_list_from_find_shifts(browser, live_server, story):
     services.request_booking(
-        requested_by=story["mentor"],
+        actor=story["mentor"],
         shift_id=story["night"].pk,
         observer_ids=[story["mentor"].pk, make_person(name="Sam Second").pk],
         purpose="Full house",
@@ -343,7 +343,7 @@ def test_a_requester_joins_the_waiting_list_from_find_shifts(browser, live_serve
 
 def test_an_observer_who_left_sees_that_they_left(browser, live_server, story):
     booking = services.request_booking(
-        requested_by=story["requester"],
+        actor=story["requester"],
         shift_id=story["night"].pk,
         observer_ids=[story["requester"].pk, story["mentor"].pk],
         purpose="Both of us",
@@ -376,7 +376,7 @@ def test_a_lead_records_a_clearance(browser, live_server, story):
 
 def test_no_page_scrolls_sideways_at_320_px_with_a_long_unbroken_purpose(browser, live_server, story):
     booking = services.request_booking(
-        requested_by=story["requester"], shift_id=story["night"].pk, purpose="x" * 300, now=timezone.now()
+        actor=story["requester"], shift_id=story["night"].pk, purpose="x" * 300, now=timezone.now()
     )
     for username, paths in {
         "rachel": [f"/bookings/{booking.pk}/", "/bookings/", "/shifts/", "/calendar/", "/api-tokens/"],
@@ -400,14 +400,14 @@ def test_reflections_and_actions_after_a_past_shift(browser, live_server, story)
         now=earlier,
     )
     booking = services.request_booking(
-        requested_by=story["requester"],
+        actor=story["requester"],
         shift_id=past.pk,
         observer_ids=[story["requester"].pk, story["mentor"].pk],
         purpose="Mentoring",
         now=earlier,
     )
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=earlier)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=earlier)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=earlier)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=earlier)
 
     rachel = Visitor(browser, live_server.url, "rachel")
     page = rachel.go(f"/bookings/{booking.pk}/")
@@ -440,7 +440,7 @@ def test_the_consent_e_mails_give_consent_link_works_once_without_signing_in(bro
 
     settings.SITE_URL = live_server.url
     booking = services.request_booking(
-        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+        actor=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
     )
     body = Notification.objects.get(booking=booking, recipient=story["paramedic"]).body
     link = re.search(r"^Give consent: (\S+)$", body, re.M).group(1)
@@ -466,11 +466,11 @@ def test_the_consent_e_mails_give_consent_link_works_once_without_signing_in(bro
     assert "This link is not valid" in page.inner_text("main")
     # Answered in the inbox instead: the e-mail's link for another booking says so and changes nothing.
     other = services.request_booking(
-        requested_by=story["mentor"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+        actor=story["mentor"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
     )
     body = Notification.objects.get(booking=other, recipient=story["paramedic"]).body
     decline = re.search(r"^Decline: (\S+)$", body, re.M).group(1)
-    services.give_consent(booking_id=other.pk, person=story["paramedic"], now=timezone.now())
+    services.give_consent(booking_id=other.pk, actor=story["paramedic"], now=timezone.now())
     page.goto(decline)
     assert "already been answered" in page.inner_text("main")
     assert Booking.objects.get(pk=other.pk).consents.get(person=story["paramedic"]).state == "given"
@@ -486,7 +486,7 @@ def test_the_consent_e_mails_give_consent_link_works_once_without_signing_in(bro
         now=timezone.now(),
     )
     later = services.request_booking(
-        requested_by=make_person(requester=True), shift_id=another.pk, purpose="Late", now=timezone.now()
+        actor=make_person(requester=True), shift_id=another.pk, purpose="Late", now=timezone.now()
     )
     body = Notification.objects.get(booking=later, recipient=story["paramedic"]).body
     give = re.search(r"^Give consent: (\S+)$", body, re.M).group(1)
@@ -501,10 +501,10 @@ def test_a_leads_approve_and_decline_links_work_from_the_e_mail(browser, live_se
 
     settings.SITE_URL = live_server.url
     first = services.request_booking(
-        requested_by=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
+        actor=story["requester"], shift_id=story["night"].pk, purpose="Nights", now=timezone.now()
     )
     second = services.request_booking(
-        requested_by=story["mentor"], shift_id=story["night"].pk, purpose="Nights too", now=timezone.now()
+        actor=story["mentor"], shift_id=story["night"].pk, purpose="Nights too", now=timezone.now()
     )
 
     def link(booking, answer):

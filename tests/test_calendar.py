@@ -39,7 +39,7 @@ def parse_events(body: bytes) -> dict:
 
 def book(person, shift, observers=None, at=NOW):
     return services.request_booking(
-        requested_by=person,
+        actor=person,
         shift_id=shift.pk,
         purpose="Learn about nights",
         observer_ids=None if observers is None else [o.pk for o in observers],
@@ -81,8 +81,8 @@ def test_each_state_has_its_status_prefix_and_transparency(requester, mentor, pa
     events = parse_events(build_feed(owner=requester, bookings=[pending], now=NOW))
     event = events[str(pending.uid)]
     assert (str(event["STATUS"]), str(event["TRANSP"])) == ("TENTATIVE", "OPAQUE")
-    services.give_consent(booking_id=pending.pk, person=paramedic, now=NOW)
-    approved = services.approve_booking(booking_id=pending.pk, lead=lead, now=NOW)
+    services.give_consent(booking_id=pending.pk, actor=paramedic, now=NOW)
+    approved = services.approve_booking(booking_id=pending.pk, actor=lead, now=NOW)
     event = parse_events(build_feed(owner=requester, bookings=[approved], now=NOW))[str(approved.uid)]
     assert str(event["STATUS"]) == "CONFIRMED" and str(event["SUMMARY"]).startswith("Ride-along: ")
     cancelled = services.cancel_booking(booking_id=approved.pk, actor=requester, now=NOW)
@@ -115,8 +115,8 @@ def test_uid_is_stable_and_sequence_rises_with_each_change(requester, lead, para
     booking = book(requester, night)
     seen = []
     steps = [
-        lambda: services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW),
-        lambda: services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW),
+        lambda: services.give_consent(booking_id=booking.pk, actor=paramedic, now=NOW),
+        lambda: services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW),
         lambda: services.apply_shift_change(
             shift_id=night.pk,
             actor=lead,
@@ -190,8 +190,8 @@ def test_time_inside_the_repeated_hour_is_written_in_utc(resource):
 
 def test_feed_holds_no_crew_names_notes_or_clearances(client, requester, paramedic, technician, lead, night):
     booking = book(requester, night)
-    services.give_consent(booking_id=booking.pk, person=paramedic, note="Call me on 07700 900123", now=NOW)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, note="Call me on 07700 900123", now=NOW)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW)
     requester.clearances.update(reference="DBS-SECRET-42")
     for person in (requester, paramedic, lead):
         body = fetch(client, feed_path(person)[0]).content.decode()
@@ -211,8 +211,8 @@ def test_feed_shows_only_its_owners_bookings(client, requester, mentor, night, r
 def test_crew_and_leads_see_only_approved_bookings(client, requester, paramedic, lead, night):
     booking = book(requester, night)
     assert str(booking.uid).encode() not in fetch(client, feed_path(lead)[0]).content
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW)
     assert str(booking.uid).encode() in fetch(client, feed_path(lead)[0]).content
     assert str(booking.uid).encode() in fetch(client, feed_path(paramedic)[0]).content
 

@@ -48,7 +48,7 @@ def race(calls):
 
 def booker(person, shift, observers=None, allow_waitlist=True):
     return lambda: services.request_booking(
-        requested_by=person,
+        actor=person,
         shift_id=shift.pk,
         observer_ids=observers,
         purpose="Race",
@@ -97,12 +97,12 @@ def test_approval_racing_a_withdrawal_ends_in_an_allowed_state_with_a_matching_t
         make_resource(station), local(2026, 10, 20, 19), local(2026, 10, 21, 7), crew=[(medic, "paramedic")], now=NOW
     )
     requester = make_person(requester=True)
-    booking = services.request_booking(requested_by=requester, shift_id=shift.pk, purpose="Race", now=NOW)
-    services.give_consent(booking_id=booking.pk, person=medic, now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=shift.pk, purpose="Race", now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=medic, now=NOW)
     race(
         [
-            lambda: services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW),
-            lambda: services.withdraw_consent(booking_id=booking.pk, person=medic, now=NOW),
+            lambda: services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW),
+            lambda: services.withdraw_consent(booking_id=booking.pk, actor=medic, now=NOW),
         ]
     )
     booking.refresh_from_db()
@@ -125,7 +125,7 @@ def test_lock_wait_past_the_limit_is_busy_not_a_hang(settings):
         holder.execute("BEGIN")
         holder.execute("SELECT id FROM scheduling_station WHERE id = %s FOR UPDATE", [station.pk])
         with pytest.raises(Busy):
-            services.request_booking(requested_by=person, shift_id=shift.pk, purpose="Blocked", now=NOW)
+            services.request_booking(actor=person, shift_id=shift.pk, purpose="Blocked", now=NOW)
         holder.execute("ROLLBACK")
     assert not Booking.objects.exists()
 
@@ -136,7 +136,7 @@ def test_the_database_itself_refuses_overlapping_held_places_and_edited_audit_ev
     observer = make_person(requester=True)
     a = make_shift(make_resource(make_station()), local(2026, 10, 20, 19), local(2026, 10, 21, 7), now=NOW)
     b = make_shift(make_resource(make_station()), local(2026, 10, 21, 6), local(2026, 10, 21, 18), now=NOW)
-    booking = services.request_booking(requested_by=observer, shift_id=a.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=observer, shift_id=a.pk, purpose="x", now=NOW)
     other = Booking.objects.create(
         shift=b,
         requested_by=observer,

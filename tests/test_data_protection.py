@@ -23,8 +23,8 @@ User = get_user_model()
 def history(requester, mentor, night, paramedic, technician, lead, book, now):
     """Rachel and Mo observed the night; Pat consented with a private note and left feedback."""
     booking = book(requester, night, [requester, mentor])
-    services.give_consent(booking_id=booking.pk, person=paramedic, note="Happy to host", now=now)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, note="Happy to host", now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     booking = Booking.objects.get(pk=booking.pk)
     ended = night.ends_at + timedelta(hours=1)
     services.after.save_reflection(person=requester, booking=booking, text="Mine alone", shared=False, now=ended)
@@ -127,7 +127,7 @@ def test_the_erase_command_and_admin_action(outsider, lead, admin_client, db):
 
 def test_retention_blanks_old_text_and_keeps_states_outcomes_and_times(history, paramedic, lead, settings):
     services.record_outcome(
-        booking_id=history.pk, person=paramedic, outcome="attended", now=history.shift.ends_at + timedelta(hours=1)
+        booking_id=history.pk, actor=paramedic, outcome="attended", now=history.shift.ends_at + timedelta(hours=1)
     )
     settings.RIDEALONG_RETENTION_DAYS = 30
     before = Booking.objects.get(pk=history.pk)

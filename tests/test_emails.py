@@ -48,7 +48,7 @@ def test_each_kind_renders_in_text_and_html_with_people_purpose_and_local_times(
 def test_no_e_mail_to_a_requester_or_observer_names_a_crew_member(
     smtp, requested, requester, mentor, paramedic, lead, now
 ):
-    services.decline_consent(booking_id=requested.pk, person=paramedic, note="Student on board", now=now)
+    services.decline_consent(booking_id=requested.pk, actor=paramedic, note="Student on board", now=now)
     send_all()
     for person in (requester, mentor):
         for message in smtp.to(person.email):
@@ -67,8 +67,8 @@ def test_the_others_are_told_when_an_observer_leaves(smtp, requested, requester,
 
 def test_reminders_can_be_turned_off_but_decisions_still_come(api, requested, requester, mentor, paramedic, lead, now):
     assert api(mentor).patch("/api/v1/me", {"reminders": False}, format="json").json()["reminders"] is False
-    services.give_consent(booking_id=requested.pk, person=paramedic, now=now)
-    services.approve_booking(booking_id=requested.pk, lead=lead, now=now)
+    services.give_consent(booking_id=requested.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=requested.pk, actor=lead, now=now)
     process_due(now=requested.shift.starts_at - timedelta(hours=23))
     reminded = set(Notification.objects.filter(kind="reminder").values_list("recipient__username", flat=True))
     assert "rachel" in reminded and "mo" not in reminded
@@ -105,7 +105,7 @@ def test_altered_expired_and_superseded_links_are_refused_and_change_nothing(cli
     with time_machine.travel(requested.shift.starts_at + timedelta(minutes=1), tick=False):
         assert "expired" in client.get(give).content.decode()
     with time_machine.travel(NOW, tick=False):
-        services.give_consent(booking_id=requested.pk, person=paramedic, now=NOW)  # in the inbox instead
+        services.give_consent(booking_id=requested.pk, actor=paramedic, now=NOW)  # in the inbox instead
         refused = client.post(decline)
         assert refused.status_code == 410 and "already been answered" in refused.content.decode()
     assert Booking.objects.get(pk=requested.pk).consents.get(person=paramedic).state == "given"

@@ -37,8 +37,8 @@ def world():
     shift = make_shift(
         resource, start, start + timedelta(hours=12), crew=[(medic, "paramedic"), (tech, "technician")], now=now
     )
-    booking = services.request_booking(requested_by=requester, shift_id=shift.pk, purpose="Nights", now=now)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    booking = services.request_booking(actor=requester, shift_id=shift.pk, purpose="Nights", now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     people = {"requester": requester, "lead": lead, "medic": medic, "other_lead": other_lead}
     paths = {name: f"/calendar/{services.issue_calendar_token(person=p, now=now)}.ics" for name, p in people.items()}
     return {

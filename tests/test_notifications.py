@@ -30,8 +30,8 @@ def test_each_event_reaches_the_right_people(smtp, requester, mentor, paramedic,
     assert [m["Subject"] for m in smtp.to(lead.email)] == ["Ride-along request: DA12 night shift, Loughborough"]
     assert len(smtp.to(paramedic.email)) == 1 and not smtp.to(technician.email)
     assert not smtp.to(requester.email)
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW)
     deliver_all(NOW)
     for person in (requester, mentor):
         approved = smtp.to(person.email)[-1]
@@ -45,7 +45,7 @@ def test_each_event_reaches_the_right_people(smtp, requester, mentor, paramedic,
 
 def test_requesters_never_learn_who_declined(smtp, requester, paramedic, night, book):
     booking = book(requester, night)
-    services.decline_consent(booking_id=booking.pk, person=paramedic, note="I know them", now=NOW)
+    services.decline_consent(booking_id=booking.pk, actor=paramedic, note="I know them", now=NOW)
     deliver_all(NOW)
     message = smtp.to(requester.email)[-1]
     text = message.get_body(("plain",)).get_content()
@@ -70,7 +70,7 @@ def test_with_the_server_down_messages_wait_then_arrive_exactly_once(smtp, reque
 
 def test_a_rolled_back_change_sends_nothing(smtp, requester, night):
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+        services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
         raise RuntimeError("something later in the same change failed")
     assert not Notification.objects.exists()
     assert deliver_all(NOW) == 0 and smtp.messages == []
@@ -78,15 +78,15 @@ def test_a_rolled_back_change_sends_nothing(smtp, requester, night):
 
 def test_process_due_expires_and_reminds_once(requester, paramedic, technician, lead, night, book):
     pending = book(requester, night)
-    services.give_consent(booking_id=pending.pk, person=paramedic, now=NOW)
-    services.approve_booking(booking_id=pending.pk, lead=lead, now=NOW)
+    services.give_consent(booking_id=pending.pk, actor=paramedic, now=NOW)
+    services.approve_booking(booking_id=pending.pk, actor=lead, now=NOW)
     day_before = night.starts_at - timedelta(hours=23)
     first = process_due(now=day_before)
     assert (first["expired"], first["reminders"]) == (0, 3)  # the observer and both crew
     again = process_due(now=day_before + timedelta(minutes=1))
     assert (again["expired"], again["reminders"]) == (0, 0)
     waiting_requester = make_person("late", requester=True)
-    late = services.request_booking(requested_by=waiting_requester, shift_id=night.pk, purpose="x", now=NOW)
+    late = services.request_booking(actor=waiting_requester, shift_id=night.pk, purpose="x", now=NOW)
     assert late.status == "pending"
     assert process_due(now=night.starts_at)["expired"] == 1
     last = process_due(now=night.starts_at)

@@ -95,8 +95,8 @@ def assert_lead_sees(booking, person, lead, api, now):
 def test_consent_given_last_completes_an_approval_without_naming_anyone(
     observed, requester, mentor, paramedic, technician, lead, api, client, now
 ):
-    services.approve_booking(booking_id=observed.pk, lead=lead, now=now)
-    services.give_consent(booking_id=observed.pk, person=paramedic, now=now + timedelta(minutes=1))
+    services.approve_booking(booking_id=observed.pk, actor=lead, now=now)
+    services.give_consent(booking_id=observed.pk, actor=paramedic, now=now + timedelta(minutes=1))
     assert Booking.objects.get(pk=observed.pk).status == "approved"
     assert_anonymous(
         observed, readers=[requester, mentor], crew=[paramedic, technician], api=api, client=client, now=now
@@ -107,7 +107,7 @@ def test_consent_given_last_completes_an_approval_without_naming_anyone(
 def test_a_crew_decline_with_a_note_names_no_one(
     observed, requester, mentor, paramedic, technician, lead, api, client, now
 ):
-    services.decline_consent(booking_id=observed.pk, person=paramedic, note="Training a student that night", now=now)
+    services.decline_consent(booking_id=observed.pk, actor=paramedic, note="Training a student that night", now=now)
     assert_anonymous(
         observed, readers=[requester, mentor], crew=[paramedic, technician], api=api, client=client, now=now
     )
@@ -119,9 +119,9 @@ def test_a_crew_decline_with_a_note_names_no_one(
 def test_a_withdrawal_after_approval_names_no_one(
     observed, requester, mentor, paramedic, technician, lead, api, client, now
 ):
-    services.give_consent(booking_id=observed.pk, person=paramedic, now=now)
-    services.approve_booking(booking_id=observed.pk, lead=lead, now=now)
-    services.withdraw_consent(booking_id=observed.pk, person=paramedic, note="Changed my mind", now=now)
+    services.give_consent(booking_id=observed.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=observed.pk, actor=lead, now=now)
+    services.withdraw_consent(booking_id=observed.pk, actor=paramedic, note="Changed my mind", now=now)
     assert Booking.objects.get(pk=observed.pk).cancel_reason == "consent_withdrawn"
     assert_anonymous(
         observed, readers=[requester, mentor], crew=[paramedic, technician], api=api, client=client, now=now
@@ -135,7 +135,7 @@ def test_a_standing_consent_is_recorded_silently(requester, mentor, lead, statio
         make_resource(station, "DA20"), local(2026, 10, 12, 19), local(2026, 10, 13, 7), crew=[(terry, "technician")]
     )
     booking = book(requester, shift, [requester, mentor])
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     assert Booking.objects.get(pk=booking.pk).status == "approved"
     assert_anonymous(booking, readers=[requester, mentor], crew=[terry], api=api, client=client, now=now)
 
@@ -150,10 +150,10 @@ def test_a_promotion_set_off_by_a_withdrawal_names_no_one(
         crew=[(paramedic, "paramedic"), (technician, "technician")],
     )
     first = book(requester, shift)
-    services.give_consent(booking_id=first.pk, person=paramedic, now=now)
+    services.give_consent(booking_id=first.pk, actor=paramedic, now=now)
     waiting = book(mentor, shift, at=now + timedelta(minutes=1))
     assert waiting.status == "waitlisted"
-    services.withdraw_consent(booking_id=first.pk, person=paramedic, now=now + timedelta(minutes=2))
+    services.withdraw_consent(booking_id=first.pk, actor=paramedic, now=now + timedelta(minutes=2))
     assert Booking.objects.get(pk=waiting.pk).status == "pending"
     assert_anonymous(waiting, readers=[mentor], crew=[paramedic, technician], api=api, client=client, now=now)
     assert_anonymous(first, readers=[requester], crew=[paramedic, technician], api=api, client=client, now=now)

@@ -132,7 +132,7 @@ def test_importing_the_same_file_twice_changes_nothing(trust):
     import_rota(raw, now=NOW)
     requester = make_person(requester=True)
     shift = Shift.objects.get(external_ref="MEL-20261020-D")
-    booking = services.request_booking(requested_by=requester, shift_id=shift.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=shift.pk, purpose="x", now=NOW)
     report = import_rota(raw, now=NOW)
     assert (len(report.created), len(report.updated), len(report.unchanged)) == (0, 0, 3 * 56 + 1)
     booking.refresh_from_db()
@@ -145,7 +145,7 @@ def test_a_moved_shift_rechecks_bookings_bumps_revision_and_tells_observers(trus
     import_rota(to_csv(rows), now=NOW)
     requester = make_person(requester=True)
     shift = Shift.objects.get(external_ref="HNK-20261020-N")
-    booking = services.request_booking(requested_by=requester, shift_id=shift.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=shift.pk, purpose="x", now=NOW)
     moved = [r if r[0] != "HNK-20261020-N" else [*r[:3], "2026-10-20 20:00", "2026-10-21 08:00", *r[5:]] for r in rows]
     report = import_rota(to_csv(moved), now=NOW)
     assert report.updated == ["HNK-20261020-N"]
@@ -161,10 +161,8 @@ def test_cancelled_shift_and_crew_swap(trust):
     requester = make_person(requester=True)
     day = Shift.objects.get(external_ref="LGH-20261020-D")
     night = Shift.objects.get(external_ref="LGH-20261020-N")
-    on_day = services.request_booking(requested_by=requester, shift_id=day.pk, purpose="x", now=NOW)
-    on_night = services.request_booking(
-        requested_by=make_person(requester=True), shift_id=night.pk, purpose="x", now=NOW
-    )
+    on_day = services.request_booking(actor=requester, shift_id=day.pk, purpose="x", now=NOW)
+    on_night = services.request_booking(actor=make_person(requester=True), shift_id=night.pk, purpose="x", now=NOW)
     p = crews["LGH"]
     swapped_night = f"{p[3].profile.staff_number}:paramedic;{p[2].profile.staff_number}:technician"
     changed = []

@@ -27,32 +27,32 @@ def test_request_asks_the_paramedic_and_applies_the_technicians_standing_consent
 
 def test_approval_after_consents(requester, night, paramedic, lead, book, now):
     booking = book(requester, night)
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=now)
-    booking = services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
+    booking = services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     assert booking.status == BookingStatus.APPROVED
     assert booking.lead_approved
 
 
 def test_approval_before_consents_waits_for_the_crew(requester, night, paramedic, lead, book, now):
     booking = book(requester, night)
-    booking = services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    booking = services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     assert booking.status == BookingStatus.PENDING and booking.lead_approved
-    booking = services.give_consent(booking_id=booking.pk, person=paramedic, now=now)
+    booking = services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
     assert booking.status == BookingStatus.APPROVED
     assert ("approved", "approved") in statuses(booking)
 
 
 def test_approving_twice_is_an_invalid_transition(requester, night, lead, book, now):
     booking = book(requester, night)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     with pytest.raises(InvalidTransition):
-        services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+        services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
 
 
 def test_only_the_stations_lead_approves_and_not_a_booking_they_observe(requester, night, lead, outsider, book, now):
     booking = book(requester, night)
     with pytest.raises(Forbidden):
-        services.approve_booking(booking_id=booking.pk, lead=outsider, now=now)
+        services.approve_booking(booking_id=booking.pk, actor=outsider, now=now)
     for kind in ("dbs", "confidentiality", "briefing"):
         services.add_clearance(
             actor=make_person(staff=True, cleared=False),
@@ -64,7 +64,7 @@ def test_only_the_stations_lead_approves_and_not_a_booking_they_observe(requeste
         )
     observed = book(requester, night.__class__.objects.get(pk=night.pk), [lead])
     with pytest.raises(ConflictOfInterest):
-        services.approve_booking(booking_id=observed.pk, lead=lead, now=now)
+        services.approve_booking(booking_id=observed.pk, actor=lead, now=now)
 
 
 def test_lead_decline_needs_a_reason_and_frees_both_seats_of_a_party(requester, mentor, night, lead, book, now):
@@ -72,8 +72,8 @@ def test_lead_decline_needs_a_reason_and_frees_both_seats_of_a_party(requester, 
     waiting = book(make_person("w", requester=True), night)
     assert waiting.status == BookingStatus.WAITLISTED
     with pytest.raises(Invalid):
-        services.decline_booking(booking_id=party.pk, lead=lead, reason=" ", now=now)
-    party = services.decline_booking(booking_id=party.pk, lead=lead, reason="Crew training night", now=now)
+        services.decline_booking(booking_id=party.pk, actor=lead, reason=" ", now=now)
+    party = services.decline_booking(booking_id=party.pk, actor=lead, reason="Crew training night", now=now)
     assert party.status == BookingStatus.DECLINED
     assert not Place.objects.filter(booking=party, state="held").exists()
     waiting.refresh_from_db()
@@ -82,7 +82,7 @@ def test_lead_decline_needs_a_reason_and_frees_both_seats_of_a_party(requester, 
 
 def test_crew_decline_declines_the_booking(requester, night, paramedic, book, now):
     booking = book(requester, night)
-    booking = services.decline_consent(booking_id=booking.pk, person=paramedic, note="Student on board", now=now)
+    booking = services.decline_consent(booking_id=booking.pk, actor=paramedic, note="Student on board", now=now)
     assert (booking.status, booking.cancel_reason) == ("declined", "crew_declined")
     event = booking.events.last()
     assert event.actor_id == paramedic.pk and event.actor_private
@@ -90,24 +90,24 @@ def test_crew_decline_declines_the_booking(requester, night, paramedic, book, no
 
 def test_withdrawn_consent_cancels_even_an_approved_booking(requester, night, paramedic, lead, book, now):
     booking = book(requester, night)
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=now)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
-    booking = services.withdraw_consent(booking_id=booking.pk, person=paramedic, now=now)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
+    booking = services.withdraw_consent(booking_id=booking.pk, actor=paramedic, now=now)
     assert (booking.status, booking.cancel_reason) == ("cancelled", "consent_withdrawn")
 
 
 def test_withdrawing_after_the_shift_started_changes_nothing(requester, night, paramedic, book, now):
     booking = book(requester, night)
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=now)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
     with pytest.raises(RuleViolation) as caught:
-        services.withdraw_consent(booking_id=booking.pk, person=paramedic, now=night.starts_at)
+        services.withdraw_consent(booking_id=booking.pk, actor=paramedic, now=night.starts_at)
     assert caught.value.code == "shift_started"
 
 
 def test_only_crew_of_the_shift_can_consent(requester, night, outsider, book, now):
     booking = book(requester, night)
     with pytest.raises(Forbidden):
-        services.give_consent(booking_id=booking.pk, person=outsider, now=now)
+        services.give_consent(booking_id=booking.pk, actor=outsider, now=now)
 
 
 def test_observer_cancels_own_place_and_the_party_continues(requester, mentor, night, book, now):
@@ -147,21 +147,21 @@ def test_new_crew_member_sends_approved_booking_back_to_pending_keeping_seats(
     requester, mentor, night, paramedic, technician, lead, book, now
 ):
     booking = book(requester, night, [requester, mentor])
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=now)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     newcomer = make_person("nina", cleared=False)
     crew = [(paramedic.pk, "paramedic"), (technician.pk, "technician"), (newcomer.pk, "emt")]
     services.apply_shift_change(shift_id=night.pk, actor=lead, change=services.ShiftChange(crew=crew), now=now)
     booking.refresh_from_db()
     assert booking.status == BookingStatus.PENDING and booking.lead_approved
     assert Place.objects.filter(booking=booking, state="held").count() == 2
-    booking = services.give_consent(booking_id=booking.pk, person=newcomer, now=now)
+    booking = services.give_consent(booking_id=booking.pk, actor=newcomer, now=now)
     assert booking.status == BookingStatus.APPROVED
 
 
 def test_leaver_consent_is_dropped_and_can_complete_approval(requester, night, paramedic, technician, lead, book, now):
     booking = book(requester, night)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     services.apply_shift_change(
         shift_id=night.pk, actor=lead, change=services.ShiftChange(crew=[(technician.pk, "technician")]), now=now
     )
@@ -253,13 +253,13 @@ def test_expiry_of_pending_and_waitlisted_at_shift_start(requester, mentor, nigh
 
 def test_outcome_only_after_the_shift_ends(requester, night, paramedic, lead, book, now):
     booking = book(requester, night)
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=now)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     with pytest.raises(InvalidTransition):
         services.record_outcome(
-            booking_id=booking.pk, person=paramedic, outcome="attended", now=night.ends_at - timedelta(minutes=1)
+            booking_id=booking.pk, actor=paramedic, outcome="attended", now=night.ends_at - timedelta(minutes=1)
         )
-    booking = services.record_outcome(booking_id=booking.pk, person=paramedic, outcome="attended", now=night.ends_at)
+    booking = services.record_outcome(booking_id=booking.pk, actor=paramedic, outcome="attended", now=night.ends_at)
     assert booking.outcome == "attended"
 
 
@@ -285,7 +285,7 @@ def test_suspension_can_cancel_bookings_before_its_end(requester, night, lead, s
 
 def test_preference_always_gives_waiting_consents(requester, night, paramedic, lead, book, now):
     booking = book(requester, night)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
     services.set_consent_preference(person=paramedic, preference="always", now=now)
     booking.refresh_from_db()
     assert booking.status == BookingStatus.APPROVED
@@ -307,9 +307,9 @@ def test_audit_events_cannot_be_changed_or_deleted(requester, night, book):
 def test_invalid_requests_write_nothing(requester, outsider, night, now):
     with pytest.raises(Invalid) as caught:
         services.request_booking(
-            requested_by=requester, shift_id=night.pk, observer_ids=[requester.pk, 99999], purpose="", now=now
+            actor=requester, shift_id=night.pk, observer_ids=[requester.pk, 99999], purpose="", now=now
         )
     assert set(caught.value.fields) == {"purpose", "observers"}
     with pytest.raises(Forbidden):
-        services.request_booking(requested_by=outsider, shift_id=night.pk, purpose="x", now=now)
+        services.request_booking(actor=outsider, shift_id=night.pk, purpose="x", now=now)
     assert not Booking.objects.exists()

@@ -111,7 +111,7 @@ def test_retime_cancellation_and_removal_reach_the_subscriber(live_server, tmp_p
         datetime.combine(day + timedelta(days=1), time(7), LONDON),
         now=now,
     )
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="Nights", now=now)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="Nights", now=now)
     token = services.issue_calendar_token(person=requester, now=now)
     subscriber = Subscriber(tmp_path, f"{live_server.url}/calendar/{token}.ics")
 

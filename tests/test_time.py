@@ -37,13 +37,12 @@ def test_night_and_next_days_shift_overlap_only_when_they_really_do(ambulance):
     other = make_resource(make_station("MEL"), "DA40")
     next_day = make_shift(other, local(2025, 10, 26, 7), local(2025, 10, 26, 19), now=BEFORE)
     early = make_shift(other, local(2025, 10, 26, 6, 30), local(2025, 10, 26, 18), now=BEFORE)
-    services.request_booking(requested_by=observer, shift_id=night.pk, purpose="Nights", now=BEFORE)
+    services.request_booking(actor=observer, shift_id=night.pk, purpose="Nights", now=BEFORE)
     assert (
-        services.request_booking(requested_by=observer, shift_id=next_day.pk, purpose="Days", now=BEFORE).status
-        == "pending"
+        services.request_booking(actor=observer, shift_id=next_day.pk, purpose="Days", now=BEFORE).status == "pending"
     )
     with pytest.raises(Exception) as caught:
-        services.request_booking(requested_by=observer, shift_id=early.pk, purpose="Early", now=BEFORE)
+        services.request_booking(actor=observer, shift_id=early.pk, purpose="Early", now=BEFORE)
     assert caught.value.code == "observer_overlap"
 
 

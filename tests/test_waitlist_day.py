@@ -92,7 +92,7 @@ def test_a_lead_decline_frees_the_day(two_nights, kay, rae, lead, book, now):
     first, second = two_nights
     kays = book(kay, first)
     raes = book(rae, second)
-    services.decline_booking(booking_id=kays.pk, lead=lead, reason="Not this week", now=now)
+    services.decline_booking(booking_id=kays.pk, actor=lead, reason="Not this week", now=now)
     assert status(raes) == BookingStatus.PENDING
 
 
@@ -104,8 +104,8 @@ def test_a_crew_withdrawal_frees_the_day(capped, kay, rae, lead, book, now):
     second = make_shift(make_resource(capped, "CA2"), local(2026, 10, 10, 20), local(2026, 10, 11, 6))
     kays = book(kay, first)
     raes = book(rae, second)
-    services.give_consent(booking_id=kays.pk, person=medic, now=now)
-    services.withdraw_consent(booking_id=kays.pk, person=medic, now=now)
+    services.give_consent(booking_id=kays.pk, actor=medic, now=now)
+    services.withdraw_consent(booking_id=kays.pk, actor=medic, now=now)
     assert status(kays) == BookingStatus.CANCELLED
     assert status(raes) == BookingStatus.PENDING
 

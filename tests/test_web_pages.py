@@ -53,7 +53,7 @@ def test_find_shifts_shows_full_shifts_with_the_waiting_list_and_closed_ones_wit
     from scheduling.models import Station
 
     full = make_shift(make_resource(station, "DA90", seats=1), local(2026, 10, 12, 19), local(2026, 10, 13, 7))
-    services.request_booking(requested_by=make_person(requester=True), shift_id=full.pk, purpose="x", now=NOW)
+    services.request_booking(actor=make_person(requester=True), shift_id=full.pk, purpose="x", now=NOW)
     soon = make_shift(resource, local(2026, 10, 2, 19), local(2026, 10, 3, 7))
     page = signed_in(requester).get("/shifts/").content.decode()
     card = page[page.index(f'data-shift="{full.pk}"') :]
@@ -112,14 +112,14 @@ def test_unknown_observer_is_a_form_error(signed_in, requester, night):
 
 
 def test_lead_queue_approve_and_decline(signed_in, requester, mentor, lead, paramedic, night, resource):
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
     client = signed_in(lead)
     page = client.get("/lead/queue/").content.decode()
     assert "Pat Paramedic: Pending" in page and "Terry Technician: Given (standing consent)" in page
     client.post(f"/bookings/{booking.pk}/approve/", {"next": "/lead/queue/"})
     booking.refresh_from_db()
     assert booking.lead_approved
-    other = services.request_booking(requested_by=mentor, shift_id=night.pk, purpose="x", now=NOW)
+    other = services.request_booking(actor=mentor, shift_id=night.pk, purpose="x", now=NOW)
     client.post(f"/bookings/{other.pk}/decline/", {"reason": ""})
     other.refresh_from_db()
     assert other.status == "pending"
@@ -133,7 +133,7 @@ def test_queue_is_not_for_non_leads(signed_in, requester):
 
 
 def test_crew_inbox_and_private_decline(signed_in, requester, paramedic, night):
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
     client = signed_in(paramedic)
     assert f'data-booking="{booking.pk}"' in client.get("/crew/inbox/").content.decode()
     client.post(f"/bookings/{booking.pk}/consent/", {"decision": "decline", "note": "Not this one"})
@@ -151,7 +151,7 @@ def test_preference_change(signed_in, paramedic):
 
 
 def test_booking_page_is_404_for_outsiders(signed_in, requester, outsider, night):
-    booking = services.request_booking(requested_by=requester, shift_id=night.pk, purpose="x", now=NOW)
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
     assert signed_in(outsider).get(f"/bookings/{booking.pk}/").status_code == 404
 
 
@@ -183,7 +183,7 @@ def test_queue_and_my_bookings_pages_do_not_grow_queries_with_bookings(
         start = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=13 * i)
         shift = make_shift(resource, start, start + timedelta(hours=12), now=NOW)
         services.request_booking(
-            requested_by=make_person(requester=True),
+            actor=make_person(requester=True),
             shift_id=shift.pk,
             observer_ids=[requester.pk],
             purpose="x",
@@ -207,10 +207,10 @@ def test_after_the_shift_the_booking_page_holds_reflections_actions_and_feedback
     from scheduling.models import Booking
 
     booking = services.request_booking(
-        requested_by=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="x", now=NOW
+        actor=requester, shift_id=night.pk, observer_ids=[requester.pk, mentor.pk], purpose="x", now=NOW
     )
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW)
     with time_machine.travel(night.ends_at + timedelta(hours=3), tick=False):
         client.force_login(requester)
         client.post(f"/bookings/{booking.pk}/reflection/", {"text": "Triage on the road", "shared": "on"})

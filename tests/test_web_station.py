@@ -23,14 +23,14 @@ def frozen():
 @pytest.fixture
 def approved(requester, mentor, night, paramedic, lead):
     booking = services.request_booking(
-        requested_by=requester,
+        actor=requester,
         shift_id=night.pk,
         observer_ids=[requester.pk, mentor.pk],
         purpose='=HYPERLINK("http://evil")',
         now=NOW,
     )
-    services.give_consent(booking_id=booking.pk, person=paramedic, now=NOW)
-    services.approve_booking(booking_id=booking.pk, lead=lead, now=NOW)
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=NOW)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=NOW)
     return Booking.objects.get(pk=booking.pk)
 
 
@@ -64,7 +64,7 @@ def test_the_waiting_list_is_in_promotion_order(client, lead, station, now):
     shift = make_shift(make_resource(station, "DA50", seats=1), local(2026, 10, 15, 19), local(2026, 10, 16, 7))
     people = [make_person(f"w{i}", requester=True, name=f"Waiting {i}") for i in range(3)]
     for i, person in enumerate(people):
-        services.request_booking(requested_by=person, shift_id=shift.pk, purpose="x", now=NOW + timedelta(minutes=i))
+        services.request_booking(actor=person, shift_id=shift.pk, purpose="x", now=NOW + timedelta(minutes=i))
     client.force_login(lead)
     page = client.get(f"/lead/stations/{station.pk}/waiting-list/").content.decode()
     assert page.index("Waiting 1") < page.index("Waiting 2")
@@ -97,7 +97,7 @@ def test_a_lead_records_a_clearance_and_sees_who_is_not_covered(client, lead, st
 @pytest.fixture
 def una_booked(night, station):
     una = make_person("una", requester=True, name="Una Uncleared")
-    services.request_booking(requested_by=una, shift_id=night.pk, purpose="x", now=NOW)
+    services.request_booking(actor=una, shift_id=night.pk, purpose="x", now=NOW)
     # As a bulk import of certificates would leave it: the row changed without the service's re-check.
     Clearance.objects.filter(person=una, kind="dbs").update(valid_until=datetime(2026, 10, 5).date())
     return una
@@ -107,7 +107,7 @@ def test_station_pages_take_a_fixed_number_of_queries(client, lead, station, res
     def add(count, first):
         for i in range(count):
             shift = make_shift(resource, local(2026, 10, first + i, 7), local(2026, 10, first + i, 19))
-            services.request_booking(requested_by=make_person(requester=True), shift_id=shift.pk, purpose="x", now=NOW)
+            services.request_booking(actor=make_person(requester=True), shift_id=shift.pk, purpose="x", now=NOW)
 
     client.force_login(lead)
     add(2, 5)

@@ -333,7 +333,7 @@ class BookingSerializer(serializers.Serializer):
     cancel_reason = serializers.ChoiceField(choices=CANCEL_REASONS, allow_null=True)
     revision = serializers.IntegerField()
     lead_approved = serializers.BooleanField()
-    consent = serializers.ChoiceField(choices=["pending", "given", "declined"])
+    consent = serializers.ChoiceField(choices=[ConsentState.PENDING, ConsentState.GIVEN, ConsentState.DECLINED])
     consents = ConsentEntrySerializer(many=True, required=False, help_text="Leads and admins only.")
     outcome = serializers.ChoiceField(choices=Outcome.choices, allow_null=True)
     created_at = serializers.DateTimeField()

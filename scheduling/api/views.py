@@ -23,7 +23,17 @@ from ..access import is_admin, lead_station_ids
 from ..auth import locked_until, password_sign_in_off
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError, Forbidden, Invalid, NotFound, TooManyAttempts
-from ..models import AuditEvent, Booking, Clearance, IdempotencyRecord, Resource, Shift, Station
+from ..models import (
+    AuditEvent,
+    Booking,
+    BookingStatus,
+    Clearance,
+    IdempotencyRecord,
+    Resource,
+    Shift,
+    ShiftStatus,
+    Station,
+)
 from ..services import accounts, after
 from . import serializers as s
 from .errors import error_response
@@ -390,7 +400,7 @@ class ClearanceDetailView(GenericAPIView):
 class ShiftFilterSerializer(s.StrictSerializer):
     station = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
     resource = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
-    status = drf_serializers.ChoiceField(choices=["scheduled", "cancelled"], required=False)
+    status = drf_serializers.ChoiceField(choices=ShiftStatus.values, required=False)
     from_ = s.AwareDateTimeField(required=False)
     to = s.AwareDateTimeField(required=False)
     available = drf_serializers.BooleanField(required=False)
@@ -410,7 +420,7 @@ class ShiftFilterSerializer(s.StrictSerializer):
 SHIFT_FILTERS = [
     OpenApiParameter("station", int),
     OpenApiParameter("resource", int),
-    OpenApiParameter("status", str, enum=["scheduled", "cancelled"]),
+    OpenApiParameter("status", str, enum=ShiftStatus.values),
     OpenApiParameter("from", OpenApiTypes.DATETIME, description="with an offset; shifts overlapping [from, to)"),
     OpenApiParameter("to", OpenApiTypes.DATETIME, description="with an offset"),
     OpenApiParameter("available", bool, description="open to a new request now with a free seat"),
@@ -450,7 +460,7 @@ class ShiftListView(GenericAPIView):
             ends_at=data["ends_at"],
             observer_seats=data.get("observer_seats"),
             external_ref=data.get("external_ref"),
-            status=data.get("status", "scheduled"),
+            status=data.get("status", ShiftStatus.SCHEDULED),
             crew=_crew_pairs(data.get("crew", [])),
             now=timezone.now(),
         )
@@ -510,9 +520,7 @@ class ShiftDetailView(GenericAPIView):
 
 
 class BookingFilterSerializer(s.StrictSerializer):
-    status = drf_serializers.MultipleChoiceField(
-        choices=["pending", "approved", "waitlisted", "declined", "cancelled", "expired"], required=False
-    )
+    status = drf_serializers.MultipleChoiceField(choices=BookingStatus.values, required=False)
     shift = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
     station = drf_serializers.IntegerField(required=False, min_value=1, max_value=s.MAX_ID)
     role = drf_serializers.ChoiceField(choices=["requested", "observing", "hosting", "leading"], required=False)
@@ -528,7 +536,7 @@ class BookingFilterSerializer(s.StrictSerializer):
 
 
 BOOKING_FILTERS = [
-    OpenApiParameter("status", str, enum=["pending", "approved", "waitlisted", "declined", "cancelled", "expired"]),
+    OpenApiParameter("status", str, enum=BookingStatus.values),
     OpenApiParameter("shift", int),
     OpenApiParameter("station", int),
     OpenApiParameter("role", str, enum=["requested", "observing", "hosting", "leading"]),
@@ -611,7 +619,7 @@ class BookingListView(GenericAPIView):
             raise Forbidden("Only requesters can ask for ride-alongs.")
         data = parse(s.BookingRequestSerializer, request)
         booking = services.request_booking(
-            requested_by=request.user,
+            actor=request.user,
             shift_id=data["shift"],
             observer_ids=data.get("observers"),
             purpose=data["purpose"],
@@ -697,11 +705,9 @@ class BookingDetailView(GenericAPIView):
         return Response(present_booking(request, pk))
 
 
-def booking_action(body, call, *, name: str, summary: str):
-    """A POST on a booking: 404 unless visible, then one service call; answers the booking as it now is.
-
-    `body` is the request's serializer, or None for an action that takes no body.
-    """
+def booking_action(body, service, *, name: str, summary: str):
+    """A POST on a booking: 404 unless visible, then the one service call, given the body's fields as
+    they are; answers the booking as it now is. `body` is the request's serializer, or None."""
 
     class View(GenericAPIView):
         serializer_class = s.BookingSerializer
@@ -713,7 +719,7 @@ def booking_action(body, call, *, name: str, summary: str):
         def post(self, request, pk):
             booking = access.access_booking(request.user, pk)
             data = parse(body or EmptySerializer, request)
-            call(booking=booking, user=request.user, data=data, now=timezone.now())
+            service(booking_id=booking.pk, actor=request.user, now=timezone.now(), **data)
             return Response(present_booking(request, booking.pk))
 
     View.__name__ = name.title().replace("_", "") + "View"
@@ -724,44 +730,13 @@ class EmptySerializer(s.StrictSerializer):
     pass
 
 
-ApproveView = booking_action(
-    None,
-    lambda booking, user, data, now: services.approve_booking(booking_id=booking.pk, lead=user, now=now),
-    name="approve",
-    summary="approve booking",
-)
-DeclineView = booking_action(
-    s.DeclineSerializer,
-    lambda booking, user, data, now: services.decline_booking(
-        booking_id=booking.pk, lead=user, reason=data["reason"], now=now
-    ),
-    name="decline",
-    summary="decline booking",
-)
-CancelView = booking_action(
-    s.CancelSerializer,
-    lambda booking, user, data, now: services.cancel_booking(
-        booking_id=booking.pk, actor=user, reason=data["reason"], now=now
-    ),
-    name="cancel",
-    summary="cancel booking",
-)
+ApproveView = booking_action(None, services.approve_booking, name="approve", summary="approve booking")
+DeclineView = booking_action(s.DeclineSerializer, services.decline_booking, name="decline", summary="decline booking")
+CancelView = booking_action(s.CancelSerializer, services.cancel_booking, name="cancel", summary="cancel booking")
 ConsentView = booking_action(
-    s.ConsentDecisionSerializer,
-    lambda booking, user, data, now: services.respond_to_booking(
-        booking_id=booking.pk, person=user, decision=data["decision"], note=data["note"], now=now
-    ),
-    name="consent",
-    summary="consent decision",
+    s.ConsentDecisionSerializer, services.respond_to_booking, name="consent", summary="consent decision"
 )
-OutcomeView = booking_action(
-    s.OutcomeSerializer,
-    lambda booking, user, data, now: services.record_outcome(
-        booking_id=booking.pk, person=user, outcome=data["outcome"], now=now
-    ),
-    name="outcome",
-    summary="record outcome",
-)
+OutcomeView = booking_action(s.OutcomeSerializer, services.record_outcome, name="outcome", summary="record outcome")
 
 
 class BookingHistoryView(GenericAPIView):

@@ -229,9 +229,14 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-def ensure_transition(booking: Booking, to: str) -> None:
-    if to not in ALLOWED_TRANSITIONS[booking.status]:
-        raise InvalidTransition(f"A {booking.status} booking cannot become {to}.")
+def may_become(booking: Booking, to: str) -> bool:
+    """Whether the transitions table lets the booking move to `to` from where it is."""
+    return to in ALLOWED_TRANSITIONS[booking.status]
+
+
+def ensure_transition(booking: Booking, to: str, message: str = "") -> None:
+    if not may_become(booking, to):
+        raise InvalidTransition(message or f"A {booking.status} booking cannot become {to}.")
 
 
 def place_state_for(status: str) -> str:

@@ -8,7 +8,6 @@ from django.db import IntegrityError
 from .. import notifications, rules
 from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, RuleViolation, raise_if_any
 from ..models import (
-    FINAL_STATUSES,
     HELD_STATUSES,
     LIVE_STATUSES,
     Booking,
@@ -25,11 +24,13 @@ from ..models import (
     display_name,
 )
 from .base import (
+    ensure_transition,
     is_admin,
     is_lead_of,
     lock_booking,
     lock_persons,
     lock_shift,
+    may_become,
     move_booking,
     record_event,
     recount_held,
@@ -51,10 +52,10 @@ def consent_summary(consents) -> str:
     """`declined` if anyone declined or withdrew, `given` once everyone has, else `pending`."""
     states = [c.state for c in consents]
     if any(s in (ConsentState.DECLINED, ConsentState.WITHDRAWN) for s in states):
-        return "declined"
+        return ConsentState.DECLINED
     if all(s == ConsentState.GIVEN for s in states):
-        return "given"
-    return "pending"
+        return ConsentState.GIVEN
+    return ConsentState.PENDING
 
 
 def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime, *, new: bool = False) -> list[Consent]:
@@ -161,7 +162,7 @@ def _validate_request(requested_by, shift_id, observer_ids, purpose: str) -> tup
 
 def request_booking(
     *,
-    requested_by,
+    actor,
     shift_id: int,
     observer_ids: list[int] | None = None,
     purpose: str,
@@ -169,9 +170,9 @@ def request_booking(
     now: datetime,
 ) -> Booking:
     """Ask for places on a shift: pending if they fit, waitlisted (or `no_seats`) if not."""
-    if not requested_by.profile.is_requester:
+    if not actor.profile.is_requester:
         raise Forbidden("Only requesters can ask for ride-alongs.")
-    station, observers = _validate_request(requested_by, shift_id, observer_ids, purpose)
+    station, observers = _validate_request(actor, shift_id, observer_ids, purpose)
     try:
         with write_transaction():
             shift = lock_shift(shift_id, extra_person_ids=[o.pk for o in observers], station=station)
@@ -183,7 +184,7 @@ def request_booking(
             status = BookingStatus.PENDING if fits else BookingStatus.WAITLISTED
             booking = Booking.objects.create(
                 shift=shift,
-                requested_by=requested_by,
+                requested_by=actor,
                 purpose=purpose.strip(),
                 allow_waitlist=allow_waitlist,
                 status=status,
@@ -210,7 +211,7 @@ def request_booking(
                 Shift.objects.filter(pk=shift.pk).update(held_seats=shift.held_seats)
             consents = ask_crew(booking, crew, now, new=True)
             remember_related(booking, places=places, consents=consents)
-            record_event(booking=booking, actor=requested_by, action="requested", now=now, to_status=status)
+            record_event(booking=booking, actor=actor, action="requested", now=now, to_status=status)
             if fits:
                 notifications.ask_station(booking, now=now, consents=consents)
             else:
@@ -235,13 +236,14 @@ def _ensure_deciding_lead(booking: Booking, lead) -> None:
         raise ConflictOfInterest()
 
 
-def approve_booking(*, booking_id: int, lead, now: datetime) -> Booking:
+def approve_booking(*, booking_id: int, actor, now: datetime) -> Booking:
     """Record the lead's approval; the booking is approved once every crew member has consented too."""
     with write_transaction():
         booking = lock_booking(booking_id)
-        _ensure_deciding_lead(booking, lead)
-        if booking.status != BookingStatus.PENDING:
-            raise InvalidTransition(f"Only a pending booking can be approved; this one is {booking.status}.")
+        _ensure_deciding_lead(booking, actor)
+        ensure_transition(
+            booking, BookingStatus.APPROVED, f"Only a pending booking can be approved; this one is {booking.status}."
+        )
         if booking.lead_approved:
             raise InvalidTransition("This booking already has a lead's approval.")
         raise_if_any(
@@ -250,35 +252,36 @@ def approve_booking(*, booking_id: int, lead, now: datetime) -> Booking:
             )
         )
         booking.lead_approved = True
-        booking.lead_approved_by = lead
+        booking.lead_approved_by = actor
         booking.updated_at = now
         booking.save(update_fields=["lead_approved", "lead_approved_by", "updated_at"])
         record_event(
             booking=booking,
-            actor=lead,
+            actor=actor,
             action="lead_approved",
             now=now,
             from_status=booking.status,
             to_status=booking.status,
         )
-        settle(booking, actor=lead, now=now)
+        settle(booking, actor=actor, now=now)
     return booking
 
 
-def decline_booking(*, booking_id: int, lead, reason: str, now: datetime) -> Booking:
+def decline_booking(*, booking_id: int, actor, reason: str, now: datetime) -> Booking:
     """The lead says no, with a reason the requester will read."""
     if not isinstance(reason, str) or not reason.strip():
         raise Invalid("Give a reason for declining.", fields={"reason": ["Give a reason for declining."]})
     with write_transaction():
         booking = lock_booking(booking_id)
-        _ensure_deciding_lead(booking, lead)
-        if booking.status not in (BookingStatus.PENDING, BookingStatus.WAITLISTED):
-            raise InvalidTransition(f"A {booking.status} booking cannot be declined; cancel it instead.")
+        _ensure_deciding_lead(booking, actor)
+        ensure_transition(
+            booking, BookingStatus.DECLINED, f"A {booking.status} booking cannot be declined; cancel it instead."
+        )
         _ensure_not_started(booking, now)
         end_booking(
             booking,
             to=BookingStatus.DECLINED,
-            actor=lead,
+            actor=actor,
             action="declined",
             code="lead_declined",
             note=reason.strip(),
@@ -297,8 +300,7 @@ def cancel_booking(*, booking_id: int, actor, reason: str = "", now: datetime) -
         own_place = booking.places.filter(person=actor).exclude(state=PlaceState.RELEASED).first()
         if booking.requested_by_id != actor.pk and not is_lead and own_place is None:
             raise Forbidden("Only the requester, the observers and the station's leads can cancel this booking.")
-        if booking.status in FINAL_STATUSES:
-            raise InvalidTransition(f"This booking is already {booking.status}.")
+        ensure_transition(booking, BookingStatus.CANCELLED, f"This booking is already {booking.status}.")
         _ensure_not_started(booking, now)
         if booking.requested_by_id == actor.pk:
             code = "requester_cancelled"
@@ -363,12 +365,12 @@ def _crew_consent(booking: Booking, person) -> Consent:
     return consent
 
 
-def respond_to_booking(*, booking_id: int, person, decision: str, note: str = "", now: datetime) -> Booking:
+def respond_to_booking(*, booking_id: int, actor, decision: str, note: str = "", now: datetime) -> Booking:
     """A crew member gives, declines or withdraws consent (SPEC §4)."""
     handlers = {"give": give_consent, "decline": decline_consent, "withdraw": withdraw_consent}
     if decision not in handlers:
         raise Invalid("Choose give, decline or withdraw.", fields={"decision": ["Choose give, decline or withdraw."]})
-    return handlers[decision](booking_id=booking_id, person=person, note=note, now=now)
+    return handlers[decision](booking_id=booking_id, actor=actor, note=note, now=now)
 
 
 def _answer(booking_id: int, person, now: datetime, answer) -> Booking:
@@ -422,42 +424,42 @@ def _end_by_crew(booking: Booking, person, *, to: str, code: str, note: str, now
     )
 
 
-def give_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
+def give_consent(*, booking_id: int, actor, note: str = "", now: datetime) -> Booking:
     def answer(booking, consent):
         if consent.state != ConsentState.PENDING:
             raise InvalidTransition(f"Your consent is already {consent.state}.")
-        consent_given(booking, consent, person, now=now, note=note, source=ConsentSource.PERSON)
+        consent_given(booking, consent, actor, now=now, note=note, source=ConsentSource.PERSON)
 
-    return _answer(booking_id, person, now, answer)
+    return _answer(booking_id, actor, now, answer)
 
 
-def decline_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
+def decline_consent(*, booking_id: int, actor, note: str = "", now: datetime) -> Booking:
     """Declining when asked declines the booking; declining consent already given withdraws it."""
 
     def answer(booking, consent):
         if consent.state == ConsentState.GIVEN:
             _record(consent, ConsentState.WITHDRAWN, now, note)
-            _end_by_crew(booking, person, to=BookingStatus.CANCELLED, code="consent_withdrawn", note=note, now=now)
+            _end_by_crew(booking, actor, to=BookingStatus.CANCELLED, code="consent_withdrawn", note=note, now=now)
         elif consent.state == ConsentState.PENDING:
             _record(consent, ConsentState.DECLINED, now, note)
-            _end_by_crew(booking, person, to=BookingStatus.DECLINED, code="crew_declined", note=note, now=now)
+            _end_by_crew(booking, actor, to=BookingStatus.DECLINED, code="crew_declined", note=note, now=now)
         else:
             raise InvalidTransition(f"Your consent is already {consent.state}.")
 
-    return _answer(booking_id, person, now, answer)
+    return _answer(booking_id, actor, now, answer)
 
 
-def withdraw_consent(*, booking_id: int, person, note: str = "", now: datetime) -> Booking:
+def withdraw_consent(*, booking_id: int, actor, note: str = "", now: datetime) -> Booking:
     def answer(booking, consent):
         if consent.state != ConsentState.GIVEN:
             raise InvalidTransition("You can only withdraw consent you have given; decline instead.")
         _record(consent, ConsentState.WITHDRAWN, now, note)
-        _end_by_crew(booking, person, to=BookingStatus.CANCELLED, code="consent_withdrawn", note=note, now=now)
+        _end_by_crew(booking, actor, to=BookingStatus.CANCELLED, code="consent_withdrawn", note=note, now=now)
 
-    return _answer(booking_id, person, now, answer)
+    return _answer(booking_id, actor, now, answer)
 
 
-def record_outcome(*, booking_id: int, person, outcome: str, now: datetime) -> Booking:
+def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime) -> Booking:
     """Crew or a lead say how the ride-along went, once the shift has ended."""
     if outcome not in Outcome.values:
         raise Invalid(
@@ -465,8 +467,8 @@ def record_outcome(*, booking_id: int, person, outcome: str, now: datetime) -> B
         )
     with write_transaction():
         booking = lock_booking(booking_id)
-        is_crew = booking.shift.crew_members.filter(person=person, active=True).exists()
-        if not (is_crew or is_admin(person) or is_lead_of(person, booking.shift.station_id)):
+        is_crew = booking.shift.crew_members.filter(person=actor, active=True).exists()
+        if not (is_crew or is_admin(actor) or is_lead_of(actor, booking.shift.station_id)):
             raise Forbidden("Only the crew and the station's leads can record the outcome.")
         if booking.status != BookingStatus.APPROVED:
             raise InvalidTransition("Only an approved ride-along has an outcome.")
@@ -477,7 +479,7 @@ def record_outcome(*, booking_id: int, person, outcome: str, now: datetime) -> B
         booking.save(update_fields=["outcome", "updated_at"])
         record_event(
             booking=booking,
-            actor=person,
+            actor=actor,
             action="outcome",
             now=now,
             from_status=booking.status,
@@ -590,8 +592,8 @@ def expire_due(*, now: datetime) -> int:
     for booking_id in due:
         with write_transaction():
             booking = lock_booking(booking_id)
-            if booking.status not in (BookingStatus.PENDING, BookingStatus.WAITLISTED):
-                continue
+            if not may_become(booking, BookingStatus.EXPIRED):
+                continue  # decided some other way meanwhile
             # A shift that has started frees its day place for the day's later shifts.
             end_booking(
                 booking, to=BookingStatus.EXPIRED, actor=None, action="expired", code="", now=now, tell="expired"

@@ -19,6 +19,7 @@ from ..models import (
     CrewMember,
     Feedback,
     FollowUp,
+    PlaceState,
     Profile,
     Reflection,
 )
@@ -35,7 +36,7 @@ def live_bookings_of(person, now: datetime) -> list[int]:
         Booking.objects.filter(status__in=LIVE_STATUSES, shift__ends_at__gt=now)
         .filter(
             Q(requested_by=person)
-            | Q(places__person=person, places__state__in=["held", "waitlisted"])
+            | Q(places__person=person, places__state__in=[PlaceState.HELD, PlaceState.WAITLISTED])
             | Q(shift__crew_members__person=person, shift__crew_members__active=True)
         )
         .values_list("pk", flat=True)

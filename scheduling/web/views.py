@@ -16,7 +16,7 @@ from .. import access, selectors, services
 from ..access import is_admin, lead_station_ids
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError, NotFound
-from ..models import AuditEvent, Booking, BookingStatus, CalendarToken, ConsentState, display_name
+from ..models import LIVE_STATUSES, AuditEvent, Booking, BookingStatus, CalendarToken, ConsentState, display_name
 from ..services import accounts, after
 from . import present
 from .forms import (
@@ -56,9 +56,7 @@ def home(request):
         "is_crew": person.crew_places.exists(),
         "is_requester": person.profile.is_requester,
         "counts": {
-            "mine": access.bookings_visible_to(person)
-            .filter(requested_by=person, status__in=["pending", "approved", "waitlisted"])
-            .count(),
+            "mine": access.bookings_visible_to(person).filter(requested_by=person, status__in=LIVE_STATUSES).count(),
             "queue": _queue(person).count(),
             "inbox": _inbox(person).filter(consents__state=ConsentState.PENDING, consents__person=person).count(),
         },
@@ -127,7 +125,7 @@ def request_booking(request, shift_id):
         data = form.cleaned_data
         try:
             booking = services.request_booking(
-                requested_by=request.user,
+                actor=request.user,
                 shift_id=shift.pk,
                 observer_ids=data["observer_ids"],
                 purpose=data["purpose"],
@@ -187,7 +185,7 @@ def booking_detail(request, pk):
     history = [present.history_sentence(e, hidden=access.hides_actor(e, private=private)) for e in events]
     observers = present.observers_of(booking)
     my_consent = next((c for c in booking.consents.all() if c.person_id == person.pk), None)
-    live = booking.status in ("pending", "approved", "waitlisted")
+    live = booking.status in LIVE_STATUSES
     state, colour = present.state_for(booking, person)
     context = {
         "booking": booking,
@@ -199,7 +197,8 @@ def booking_detail(request, pk):
         "live": live,
         "observers": [display_name(o) for o in observers],
         "consents": booking.consents.select_related("person__profile") if private else None,
-        "may_decide": access.may_decide(person, booking) and booking.status in ("pending", "waitlisted"),
+        "may_decide": access.may_decide(person, booking)
+        and booking.status in (BookingStatus.PENDING, BookingStatus.WAITLISTED),
         "may_cancel": access.may_cancel(person, booking) and now < booking.shift.starts_at,
         "my_consent": my_consent,
         "reason_form": ReasonForm(),
@@ -355,7 +354,7 @@ def approve(request, pk):
     return _act(
         request,
         pk,
-        lambda b: services.approve_booking(booking_id=b.pk, lead=request.user, now=_now()),
+        lambda b: services.approve_booking(booking_id=b.pk, actor=request.user, now=_now()),
         "Approved. The booking is confirmed once every crew member has consented.",
     )
 
@@ -379,7 +378,7 @@ def decline(request, pk):
     return _act(
         request,
         pk,
-        lambda b: services.decline_booking(booking_id=b.pk, lead=request.user, reason=data["reason"], now=_now()),
+        lambda b: services.decline_booking(booking_id=b.pk, actor=request.user, reason=data["reason"], now=_now()),
         "Declined. The requester has been told.",
     )
 
@@ -413,14 +412,14 @@ def consent(request, pk):
         request,
         pk,
         lambda b: services.respond_to_booking(
-            booking_id=b.pk, person=request.user, decision=data["decision"], note=data["note"], now=_now()
+            booking_id=b.pk, actor=request.user, decision=data["decision"], note=data["note"], now=_now()
         ),
         labels[data["decision"]],
     )
 
 
 def _queue(person):
-    qs = access.bookings_for_listing(person).filter(status__in=["pending", "waitlisted"])
+    qs = access.bookings_for_listing(person).filter(status__in=[BookingStatus.PENDING, BookingStatus.WAITLISTED])
     if not is_admin(person):
         qs = qs.filter(shift__station_id__in=lead_station_ids(person))
     return qs
@@ -447,7 +446,7 @@ def _inbox(person):
         access.bookings_for_listing(person)
         .filter(
             shift__crew_members__person=person,
-            status__in=["pending", "approved", "waitlisted"],
+            status__in=LIVE_STATUSES,
             shift__starts_at__gt=_now(),
         )
         .distinct()

@@ -145,16 +145,16 @@ class Command(BaseCommand):
             now=then,
         )
         booking = services.request_booking(
-            requested_by=people["rachel"],
+            actor=people["rachel"],
             shift_id=shift.pk,
             observer_ids=[people["rachel"].pk, people["mo"].pk],
             purpose="Mentoring: see how a night crew prioritises calls and hands over at the hospital.",
             now=then,
         )
-        services.give_consent(booking_id=booking.pk, person=people["pat"], now=then + timedelta(hours=3))
-        services.approve_booking(booking_id=booking.pk, lead=people["lee"], now=then + timedelta(days=1))
+        services.give_consent(booking_id=booking.pk, actor=people["pat"], now=then + timedelta(hours=3))
+        services.approve_booking(booking_id=booking.pk, actor=people["lee"], now=then + timedelta(days=1))
         ended = shift.ends_at + timedelta(hours=2)
-        services.record_outcome(booking_id=booking.pk, person=people["pat"], outcome="attended", now=ended)
+        services.record_outcome(booking_id=booking.pk, actor=people["pat"], outcome="attended", now=ended)
         booking = Booking.objects.get(pk=booking.pk)
         after = services.after
         after.save_reflection(
