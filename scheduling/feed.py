@@ -196,18 +196,20 @@ def remember(person, now: datetime) -> tuple[FeedContent, bytes]:
     """Work out the feed and remember the answer (PostgreSQL), with the snapshot it was read in.
 
     The snapshot is taken before the rows are read: a write the rows might have missed is then one
-    the snapshot cannot see, so the answer is worked out again rather than kept too long.
+    the snapshot cannot see, so the answer is worked out again rather than kept too long. Nothing is
+    remembered inside a transaction that has written already: its own later writes would look seen.
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_snapshot()::text")
-        (snapshot,) = cursor.fetchone()
+        cursor.execute("SELECT pg_current_snapshot()::text, pg_current_xact_id_if_assigned() IS NULL")
+        snapshot, clean = cursor.fetchone()
     content = feed_content(person, now)
     body = feed_bytes(person, content, now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            STORE_FEED_STATE,
-            [person.pk, content.etag, content.last_modified, content.valid_until, snapshot, pack(body)],
-        )
+    if clean:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                STORE_FEED_STATE,
+                [person.pk, content.etag, content.last_modified, content.valid_until, snapshot, pack(body)],
+            )
     return content, body
 
 
