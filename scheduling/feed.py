@@ -342,8 +342,8 @@ def _stamp(answer: Answer, link: FeedLink) -> int:
 
 def _response(answer: Answer, link: FeedLink, gzipped: bool) -> HttpResponse:
     response = HttpResponse(content_type="text/calendar; charset=utf-8")
-    # The compressed bytes are another representation: a weak tag for them, as Django's GZipMiddleware does.
-    response["ETag"] = "W/" + answer.etag if gzipped else answer.etag
+    # The compressed bytes are another representation, so another strong tag (RFC 9110 §8.8.3).
+    response["ETag"] = answer.etag[:-1] + '-gzip"' if gzipped else answer.etag
     response["Last-Modified"] = http_date(_stamp(answer, link))
     response["Cache-Control"] = "private, max-age=300"
     response["Referrer-Policy"] = "no-referrer"

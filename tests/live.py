@@ -1,11 +1,14 @@
 """A real server on the demo trust, for tests that talk HTTP to it as outsiders do (fuzzing, generated clients)."""
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -30,9 +33,26 @@ def call(url, body=None, token=None):
         return json.load(response)
 
 
+_seeded: Path | None = None
+
+
+def seeded_demo_database(env: dict) -> Path:
+    """The demo trust migrated and seeded once per test run; each server is given a copy of it."""
+    global _seeded
+    if _seeded is None:
+        folder = Path(tempfile.mkdtemp(prefix="ridealong-demo-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        env = {**env, "DATABASE_URL": f"sqlite:///{folder / 'demo.sqlite3'}"}
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
+        subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        _seeded = folder / "demo.sqlite3"
+    return _seeded
+
+
 @contextlib.contextmanager
 def demo_server(folder: Path, *, workers: int = 3, env: dict | None = None, expected: tuple[str, ...] = ()):
-    """Migrate and seed an SQLite database in `folder`, serve it with gunicorn; yields the base URL.
+    """Serve a copy of the seeded demo database in `folder` with gunicorn; yields the base URL.
 
     At the end the server's log must hold no traceback, but for the errors a test causes on purpose
     (`expected`: text each such log line holds).
@@ -44,9 +64,7 @@ def demo_server(folder: Path, *, workers: int = 3, env: dict | None = None, expe
         "SITE_URL": "http://127.0.0.1",
         **(env or {}),
     }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    shutil.copyfile(seeded_demo_database(env), folder / "demo.sqlite3")
     port = free_port()
     # The server's log goes to a file: a pipe nobody reads fills up and stalls the server.
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed below
