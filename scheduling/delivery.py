@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from . import notifications
 from .calendar import build_feed
-from .models import Booking, BookingStatus, Heartbeat, Notification
+from .models import Booking, BookingStatus, Heartbeat, Notification, PlaceState
 from .services import expire_due, write_transaction
 from .services.privacy import forget_old_text
 
@@ -143,7 +143,7 @@ def queue_reminders(*, now: datetime) -> int:
         key = f"reminder:{booking.pk}:{booking.shift.starts_at.isoformat()}"
         with write_transaction():
             before = Notification.objects.filter(dedupe_key__startswith=key + ":").count()
-            recipients = [p.person for p in booking.places.all() if p.state == "held"]
+            recipients = [p.person for p in booking.places.all() if p.state == PlaceState.HELD]
             recipients += [c.person for c in booking.shift.crew_members.all()]
             notifications.queue(booking, "reminder", recipients, now=now, dedupe=key, reminder=True)
             queued += Notification.objects.filter(dedupe_key__startswith=key + ":").count() - before

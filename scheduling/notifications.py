@@ -5,7 +5,7 @@ from datetime import datetime
 from django.conf import settings
 from django.urls import reverse
 
-from .models import Booking, BookingStatus, Notification, PlaceState, display_name
+from .models import Booking, BookingStatus, ConsentState, Notification, PlaceState, display_name
 
 SUBJECTS = {
     "requested": "Ride-along request: {label}",
@@ -188,7 +188,7 @@ def ask_station(booking: Booking, *, now: datetime, consents=None) -> None:
         queue(booking, "requested", booking.shift.station.leads.select_related("profile"), now=now)
     if consents is None:
         consents = booking.consents.select_related("person__profile")
-    asked = [c.person for c in consents if c.state == "pending"]
+    asked = [c.person for c in consents if c.state == ConsentState.PENDING]
     queue(booking, "consent_requested", asked, now=now)
 
 

@@ -16,7 +16,16 @@ from .. import access, selectors, services
 from ..access import is_admin, lead_station_ids
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError, NotFound
-from ..models import LIVE_STATUSES, AuditEvent, Booking, BookingStatus, CalendarToken, ConsentState, display_name
+from ..models import (
+    LIVE_STATUSES,
+    AuditEvent,
+    Booking,
+    BookingStatus,
+    CalendarToken,
+    ConsentState,
+    PlaceState,
+    display_name,
+)
 from ..services import accounts, after
 from . import present
 from .forms import (
@@ -167,7 +176,7 @@ def my_bookings(request):
 
 def _decorate(booking: Booking) -> Booking:
     booking.consent_state = services.consent_summary(list(booking.consents.all()))
-    booking.live_observers = [p for p in booking.places.all() if p.state != "released"]
+    booking.live_observers = [p for p in booking.places.all() if p.state != PlaceState.RELEASED]
     return booking
 
 
