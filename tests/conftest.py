@@ -15,13 +15,19 @@ LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Slow checks that do not depend on the suite's database run once per CI (see .ci/run)."""
-    if os.environ.get("RIDEALONG_ONCE_PER_CI_ELSEWHERE") != "1":
+    """Slow checks that do not depend on the suite's database run in one of CI's two passes (.ci/run
+    names the pass in RIDEALONG_CI_PASS); `once_per_ci("sqlite")` puts one in the SQLite pass, the rest
+    run in the PostgreSQL pass. Without RIDEALONG_CI_PASS, as in a plain `make test`, everything runs."""
+    this_pass = os.environ.get("RIDEALONG_CI_PASS")
+    if not this_pass:
         return
-    skip = pytest.mark.skip(reason="runs once per CI, in the PostgreSQL pass (.ci/run)")
     for item in items:
-        if item.get_closest_marker("once_per_ci"):
-            item.add_marker(skip)
+        marker = item.get_closest_marker("once_per_ci")
+        if marker is None:
+            continue
+        home = marker.args[0] if marker.args else "postgresql"
+        if home != this_pass:
+            item.add_marker(pytest.mark.skip(reason=f"runs once per CI, in the {home} pass (.ci/run)"))
 
 
 @pytest.fixture

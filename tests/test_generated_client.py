@@ -19,7 +19,7 @@ from tests.live import PASSWORD, demo_server
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 
 pytestmark = [
-    pytest.mark.once_per_ci,
+    pytest.mark.once_per_ci("sqlite"),  # its server runs on SQLite whatever the pass
     pytest.mark.skipif(not GENERATOR.exists(), reason="openapi-python-client is not installed (make test does)"),
 ]
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.live import PASSWORD, demo_server
 
-pytestmark = pytest.mark.once_per_ci
+pytestmark = pytest.mark.once_per_ci("sqlite")  # its server runs on SQLite whatever the pass
 
 
 @pytest.fixture(scope="module")
