@@ -208,6 +208,19 @@ def record_event(
     )
 
 
+def record_step(booking: Booking, *, actor, action: str, now: datetime, **details) -> AuditEvent:
+    """An event on a booking that leaves its status as it is (an approval still waiting, a consent, a retime)."""
+    return record_event(
+        booking=booking,
+        actor=actor,
+        action=action,
+        now=now,
+        from_status=booking.status,
+        to_status=booking.status,
+        **details,
+    )
+
+
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     BookingStatus.PENDING: {
         BookingStatus.APPROVED,

@@ -33,6 +33,7 @@ from .base import (
     may_become,
     move_booking,
     record_event,
+    record_step,
     recount_held,
     remember_related,
     touch,
@@ -255,13 +256,11 @@ def approve_booking(*, booking_id: int, actor, now: datetime) -> Booking:
         booking.lead_approved_by = actor
         booking.updated_at = now
         booking.save(update_fields=["lead_approved", "lead_approved_by", "updated_at"])
-        record_event(
-            booking=booking,
+        record_step(
+            booking,
             actor=actor,
             action="lead_approved",
             now=now,
-            from_status=booking.status,
-            to_status=booking.status,
         )
         settle(booking, actor=actor, now=now)
     return booking
@@ -336,13 +335,11 @@ def _cancel_place(booking: Booking, place: Place, *, actor, note: str, now: date
     place.save(update_fields=["state", "cancelled_by_observer"])
     recount_held(booking.shift_id)
     touch(booking, now)
-    record_event(
-        booking=booking,
+    record_step(
+        booking,
         actor=actor,
         action="place_cancelled",
         now=now,
-        from_status=booking.status,
-        to_status=booking.status,
         note=note,
     )
     # The requester and the observers still coming are told who left (SPEC §8).
@@ -394,13 +391,11 @@ def consent_given(booking: Booking, consent: Consent, person, *, now: datetime, 
     """Record a crew member's consent, given by them or by their standing preference, and approve the
     booking if that was the last thing missing; who gave it stays private (SPEC §13)."""
     _record(consent, ConsentState.GIVEN, now, note, source)
-    record_event(
-        booking=booking,
+    record_step(
+        booking,
         actor=person,
         action="consent_given",
         now=now,
-        from_status=booking.status,
-        to_status=booking.status,
         code="preference" if source == ConsentSource.PREFERENCE else "",
         actor_private=True,
     )
@@ -477,13 +472,11 @@ def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime) -> Bo
         booking.outcome = outcome
         booking.updated_at = now
         booking.save(update_fields=["outcome", "updated_at"])
-        record_event(
-            booking=booking,
+        record_step(
+            booking,
             actor=actor,
             action="outcome",
             now=now,
-            from_status=booking.status,
-            to_status=booking.status,
             code=outcome,
         )
     return booking

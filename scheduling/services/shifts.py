@@ -23,7 +23,7 @@ from ..models import (
     Shift,
     ShiftStatus,
 )
-from .base import ensure_lead_or_admin, lock_persons, lock_shift, move_booking, record_event, touch, write_transaction
+from .base import ensure_lead_or_admin, lock_persons, lock_shift, move_booking, record_step, touch, write_transaction
 from .bookings import ask_crew, end_booking, promote_day, promote_waitlist, settle
 
 User = get_user_model()
@@ -375,13 +375,11 @@ def _tell_of_move(live: list[Booking], actor, now: datetime) -> None:
     """New times or another vehicle: each live booking's revision rises and its parties are told."""
     for booking in live:
         touch(booking, now)
-        record_event(
-            booking=booking,
+        record_step(
+            booking,
             actor=actor,
             action="shift_changed",
             now=now,
-            from_status=booking.status,
-            to_status=booking.status,
             code="shift_changed",
         )
         notifications.tell_parties(booking, "shift_changed", now=now)
