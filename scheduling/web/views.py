@@ -357,17 +357,6 @@ def _act(request, pk, action, success: str):
     return redirect("web:booking", pk=pk)
 
 
-@login_required
-@require_POST
-def approve(request, pk):
-    return _act(
-        request,
-        pk,
-        lambda b: services.approve_booking(booking_id=b.pk, actor=request.user, now=_now()),
-        "Approved. The booking is confirmed once every crew member has consented.",
-    )
-
-
 def _valid(form, request, pk):
     """The form's data, or None after telling the reader what was wrong (it never reaches a service)."""
     if form.is_valid():
@@ -378,53 +367,33 @@ def _valid(form, request, pk):
     return None
 
 
-@login_required
-@require_POST
-def decline(request, pk):
-    data = _valid(ReasonForm(request.POST), request, pk)
-    if data is None:
-        return redirect("web:booking", pk=pk)
-    return _act(
-        request,
-        pk,
-        lambda b: services.decline_booking(booking_id=b.pk, actor=request.user, reason=data["reason"], now=_now()),
-        "Declined. The requester has been told.",
-    )
+def booking_action(form_class, service, success):
+    """A decision posted from the booking page: the form checked with the API's limits, then the one
+    service call given its fields as they are. `success` is the message, or makes it from the fields."""
+
+    @login_required
+    @require_POST
+    def view(request, pk):
+        data = {} if form_class is None else _valid(form_class(request.POST), request, pk)
+        if data is None:
+            return redirect("web:booking", pk=pk)
+        message = success(data) if callable(success) else success
+        return _act(request, pk, lambda b: service(booking_id=b.pk, actor=request.user, now=_now(), **data), message)
+
+    return view
 
 
-@login_required
-@require_POST
-def cancel(request, pk):
-    data = _valid(OptionalReasonForm(request.POST), request, pk)
-    if data is None:
-        return redirect("web:booking", pk=pk)
-    return _act(
-        request,
-        pk,
-        lambda b: services.cancel_booking(booking_id=b.pk, actor=request.user, reason=data["reason"], now=_now()),
-        "Cancelled.",
-    )
-
-
-@login_required
-@require_POST
-def consent(request, pk):
-    data = _valid(ConsentForm(request.POST), request, pk)
-    if data is None:
-        return redirect("web:booking", pk=pk)
-    labels = {
-        "give": "Consent given. Thank you.",
-        "decline": "Declined. Only the station's leads see it was you.",
-        "withdraw": "Consent withdrawn.",
-    }
-    return _act(
-        request,
-        pk,
-        lambda b: services.respond_to_booking(
-            booking_id=b.pk, actor=request.user, decision=data["decision"], note=data["note"], now=_now()
-        ),
-        labels[data["decision"]],
-    )
+CONSENT_ANSWERS = {
+    "give": "Consent given. Thank you.",
+    "decline": "Declined. Only the station's leads see it was you.",
+    "withdraw": "Consent withdrawn.",
+}
+approve = booking_action(
+    None, services.approve_booking, "Approved. The booking is confirmed once every crew member has consented."
+)
+decline = booking_action(ReasonForm, services.decline_booking, "Declined. The requester has been told.")
+cancel = booking_action(OptionalReasonForm, services.cancel_booking, "Cancelled.")
+consent = booking_action(ConsentForm, services.respond_to_booking, lambda data: CONSENT_ANSWERS[data["decision"]])
 
 
 def _queue(person):
