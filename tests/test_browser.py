@@ -244,6 +244,8 @@ def _every_page(browser, live_server, story, width, shoot=None):
     return found
 
 
+# The two sweeps are the longest browser tests: CI runs them in the SQLite pass, beside the rest.
+@pytest.mark.once_per_ci("sqlite")
 @pytest.mark.parametrize("width", [320, 1280])
 def test_every_page_has_no_serious_accessibility_violations(browser, live_server, story, width):
     found = _every_page(browser, live_server, story, width)
