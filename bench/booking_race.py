@@ -10,9 +10,9 @@ import json
 import random
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from common import django_setup, fresh_database, machine, percentile, start_gunicorn
+from common import django_setup, fresh_database, machine, percentile, spread_shifts, start_gunicorn
 
 THREADS = 16
 
@@ -21,24 +21,9 @@ def seed(shift_count: int, people: int):
     from django.utils import timezone
 
     from scheduling import services
-    from scheduling.models import Resource, Station
 
-    station = Station.objects.create(code="BEN", name="Bench", min_notice_hours=0, crew_hosting_limit=None)
-    resources = [Resource.objects.create(station=station, call_sign=f"B{i}", observer_seats=2) for i in range(20)]
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
-    shifts = []
-    for i in range(shift_count):
-        # Spread in time so one person can hold many places; every 10th shift has a single last seat.
-        at = start + timedelta(hours=13 * (i // len(resources)))
-        shift = services.create_shift(
-            actor=None,
-            resource_id=resources[i % len(resources)].pk,
-            starts_at=at,
-            ends_at=at + timedelta(hours=12),
-            observer_seats=1 if i % 10 == 0 else 2,
-            now=timezone.now(),
-        )
-        shifts.append(shift.pk)
+    # Every 10th shift has a single last seat.
+    shifts = spread_shifts("BENCH", 20, shift_count, seats=lambda i: 1 if i % 10 == 0 else 2)
     tokens = []
     for i in range(people):
         person = services.create_person(username=f"bench{i}", password="bench-password-long-enough", is_requester=True)

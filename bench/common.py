@@ -55,6 +55,34 @@ def django_setup(database_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
+def spread_shifts(code: str, resources: int, count: int, seats) -> list[int]:
+    """A station with `resources` vehicles and `count` 12-hour shifts from two days ahead, one per vehicle
+    every 13 hours, so a person can hold places on many; `seats(i)` gives shift i's observer seats."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    from scheduling import services
+    from scheduling.models import Resource, Station
+
+    station = Station.objects.create(code=code, name=code.title(), min_notice_hours=0, crew_hosting_limit=None)
+    vehicles = [Resource.objects.create(station=station, call_sign=f"{code[0]}{i}") for i in range(resources)]
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    shifts = []
+    for i in range(count):
+        at = start + timedelta(hours=13 * (i // resources))
+        shift = services.create_shift(
+            actor=None,
+            resource_id=vehicles[i % resources].pk,
+            starts_at=at,
+            ends_at=at + timedelta(hours=12),
+            observer_seats=seats(i),
+            now=timezone.now(),
+        )
+        shifts.append(shift.pk)
+    return shifts
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,9 +14,9 @@ import shutil
 import subprocess
 import tempfile
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from common import django_setup, fresh_database, machine, start_gunicorn
+from common import django_setup, fresh_database, machine, spread_shifts, start_gunicorn
 
 CONNECTIONS = 16
 BOOKINGS_EACH = 4
@@ -54,30 +54,18 @@ def seed(people: int) -> list[str]:
     from django.utils import timezone
 
     from scheduling import services
-    from scheduling.models import Resource, Station
 
     now = timezone.now()
-    station = Station.objects.create(code="POLL", name="Polling", min_notice_hours=0, crew_hosting_limit=None)
-    resources = [Resource.objects.create(station=station, call_sign=f"P{i}", observer_seats=4) for i in range(10)]
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
-    shifts = []
-    for i in range(people):  # people shifts of 4 seats: each person books 4 of them, each shift fills once
-        at = start + timedelta(hours=13 * (i // len(resources)))
-        shift = services.create_shift(
-            actor=None,
-            resource_id=resources[i % len(resources)].pk,
-            starts_at=at,
-            ends_at=at + timedelta(hours=12),
-            now=now,
-        )
-        shifts.append(shift.pk)
+    # As many shifts of 4 seats as people: each person books 4 of them, and each shift fills once.
+    shifts = spread_shifts("POLL", 10, people, seats=lambda i: BOOKINGS_EACH)
+    step = 10 * max(1, people // (10 * BOOKINGS_EACH))  # a person's 4 shifts, at 4 different times
     paths = []
     for i in range(people):
         person = services.create_person(username=f"poll{i}", is_requester=True)
         for kind in ("dbs", "confidentiality", "briefing"):
             person.clearances.create(kind=kind, valid_from=datetime(2020, 1, 1).date())
         for k in range(BOOKINGS_EACH):
-            shift = shifts[(i + k * (people // BOOKINGS_EACH + 1)) % people]
+            shift = shifts[(i + k * step) % people]
             services.request_booking(actor=person, shift_id=shift, purpose="Polling benchmark", now=now)
         paths.append(f"/calendar/{services.issue_calendar_token(person=person, now=now)}.ics")
     return paths
