@@ -342,6 +342,13 @@ class CalendarTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def delete_model(self, request, obj):
+        services.revoke_calendar_token(person=obj.person)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset.select_related("person"):
+            self.delete_model(request, token)
+
 
 @admin.register(Place)
 class PlaceAdmin(ReadOnlyAdmin):
@@ -399,6 +406,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def delete_model(self, request, obj):
+        services.accounts.revoke_api_token(person=obj.person, token_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset.select_related("person"):
+            self.delete_model(request, token)
 
 
 @admin.register(SignInFailure)

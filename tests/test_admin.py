@@ -79,3 +79,26 @@ def test_station_and_resource_edits_in_the_admin_go_through_the_services(admin_c
     assert Station.objects.get(pk=station.pk).max_observers_per_day == 2
     assert Booking.objects.get(pk=waiting.pk).status == "pending"  # the raised cap moved the waiting list
     assert AuditEvent.objects.filter(station=station, action="station_changed").exists()
+
+
+def test_revoking_tokens_in_the_admin_goes_through_the_services(admin_client, requester, monkeypatch):
+    from django.utils import timezone
+
+    from scheduling import services
+    from scheduling.models import ApiToken, CalendarToken
+
+    api_token, _ = services.accounts.issue_api_token(person=requester, name="laptop", now=timezone.now())
+    services.issue_calendar_token(person=requester, now=timezone.now())
+    calls = []
+    for module, name in ((services.accounts, "revoke_api_token"), (services, "revoke_calendar_token")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda real=real, name=name, **kw: calls.append(name) or real(**kw))
+    admin_client.post(f"/admin/scheduling/apitoken/{api_token.pk}/delete/", {"post": "yes"})
+    calendar = CalendarToken.objects.get(person=requester)
+    admin_client.post(
+        "/admin/scheduling/calendartoken/",
+        {"action": "delete_selected", "_selected_action": [calendar.pk], "post": "yes"},
+    )
+    assert calls == ["revoke_api_token", "revoke_calendar_token"]
+    assert not ApiToken.objects.filter(person=requester).exists()
+    assert not CalendarToken.objects.filter(person=requester).exists()

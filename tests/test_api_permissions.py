@@ -167,3 +167,26 @@ def test_permission_matrix(api, world, method, path, body, persona, expected):
     assert response.status_code == expected, response.content[:300]
     if expected >= 400:
         assert set(response.json()) >= {"code", "detail"}
+
+
+def test_only_admins_add_or_change_people_and_each_change_is_on_the_history(api, requester, lead, admin_user):
+    """The rule lives in the services: the API, the admin and any command meet the same check."""
+    from scheduling import services
+    from scheduling.errors import Forbidden
+
+    body = {"username": "newcomer", "name": "New Comer", "email": "new@trust.example"}
+    for someone in (requester, lead):
+        assert api(someone).post("/api/v1/people", body, format="json").status_code == 403
+        with pytest.raises(Forbidden):
+            services.update_person(person=requester, actor=someone, now=NOW, name="Changed")
+    made = api(admin_user).post("/api/v1/people", body, format="json")
+    assert made.status_code == 201
+    person_id = made.json()["id"]
+    changed = api(admin_user).patch(f"/api/v1/people/{person_id}", {"date_of_birth": "1990-05-01"}, format="json")
+    assert changed.status_code == 200
+    history = api(admin_user).get(f"/api/v1/people/{person_id}/history").json()["results"]
+    assert [(e["action"], e["actor"]) for e in history] == [
+        ("person_added", admin_user.pk),
+        ("person_changed", admin_user.pk),
+    ]
+    assert history[1]["note"] == "date_of_birth" and "1990" not in str(history)

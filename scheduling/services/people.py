@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.utils import timezone
 
 from .. import rules
 from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, NotFound
@@ -45,6 +46,7 @@ TOKEN_PREFIX = "rla_"
 
 def create_person(
     *,
+    actor=None,
     username: str,
     password: str | None = None,
     name: str = "",
@@ -55,7 +57,11 @@ def create_person(
     consent_preference: str = ConsentPreference.ASK,
     is_active: bool = True,
     is_staff: bool = False,
+    now: datetime | None = None,
 ) -> User:
+    """Add a person; `actor` None is the system (the demo seed, single sign-on's first visit)."""
+    if actor is not None and not is_admin(actor):
+        raise Forbidden("Only admins add people.")
     ensure_single_line(username=username, name=name, staff_number=staff_number)
     if password:
         check_password_strength(password, User(username=username, email=email or ""))
@@ -75,6 +81,7 @@ def create_person(
             profile.is_requester, profile.consent_preference = is_requester, consent_preference
             profile.save()
             user.profile = profile
+            record_event(booking=None, subject=user, actor=actor, action="person_added", now=now or timezone.now())
     except IntegrityError as error:
         raise Invalid(
             "That username or staff number is taken.", fields={"username": ["Username or staff number already in use."]}
@@ -85,8 +92,10 @@ def create_person(
 def update_person(*, person, now: datetime, actor=None, **changes) -> User:
     """Change a profile; a new date of birth re-checks held bookings, a new preference applies at once.
 
-    Everything it sets off commits with it (SPEC §5.3, one transaction).
+    Everything it sets off commits with it (SPEC §5.3, one transaction). `actor` None is the system.
     """
+    if actor is not None and not is_admin(actor):
+        raise Forbidden("Only admins change people's profiles.")
     user_fields = {"username", "email", "is_active"}
     profile_fields = {"name", "staff_number", "date_of_birth", "is_requester"}
     preference = changes.pop("consent_preference", None)
@@ -124,6 +133,13 @@ def update_person(*, person, now: datetime, actor=None, **changes) -> User:
             _apply_preference(person, preference, bookings, now)
         if recheck:
             _cancel_lapsed(person, bookings, actor=actor, now=now)
+        changed = sorted(
+            {*changes, *(["consent_preference"] if preference else []), *(["password"] if password else [])}
+        )
+        # What changed is named, never the values: a date of birth or password stays out of the history.
+        record_event(
+            booking=None, subject=person, actor=actor, action="person_changed", now=now, note=", ".join(changed)
+        )
 
     try:
         change_with_bookings(find, apply, extra_person_ids=[person.pk])
