@@ -286,10 +286,6 @@ class Booking(models.Model):
     def __str__(self) -> str:
         return f"Booking {self.pk} ({self.status})"
 
-    @property
-    def is_held(self) -> bool:
-        return self.status in HELD_STATUSES
-
 
 class PlaceState(models.TextChoices):
     HELD = "held"

@@ -133,7 +133,17 @@ def test_retention_blanks_old_text_and_keeps_states_outcomes_and_times(history, 
     before = Booking.objects.get(pk=history.pk)
     process_due(now=history.shift.ends_at + timedelta(days=29))
     assert Booking.objects.get(pk=history.pk).purpose == before.purpose  # not yet
+    # Serialised copies of the text (a remembered feed answer, a stored event) must go with it.
+    from scheduling.calendar import build_feed
+    from scheduling.models import FeedEvent, FeedState
+
+    ics = build_feed(owner=before.requested_by, bookings=[before], now=before.shift.starts_at, stored=True)
+    assert before.purpose.encode() in ics.replace(b"\r\n ", b"") and FeedEvent.objects.exists()
+    FeedState.objects.create(
+        person_id=before.requested_by_id, etag='"x"', valid_until=before.shift.ends_at, snapshot="", body=ics
+    )
     process_due(now=history.shift.ends_at + timedelta(days=31))
+    assert not FeedEvent.objects.exists() and not FeedState.objects.exists()
     after = Booking.objects.get(pk=history.pk)
     assert after.purpose == "" and (after.status, after.outcome, after.created_at) == (
         "approved",
