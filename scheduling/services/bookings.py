@@ -5,7 +5,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 
-from .. import notifications, rules
+from .. import access, notifications, rules
 from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, RuleViolation, raise_if_any
 from ..models import (
     HELD_STATUSES,
@@ -230,11 +230,12 @@ def _ensure_not_started(booking: Booking, now: datetime) -> None:
 
 
 def _ensure_deciding_lead(booking: Booking, lead) -> None:
-    if not (is_admin(lead) or is_lead_of(lead, booking.shift.station_id)):
+    """access.may_decide is the rule; this says which part of it failed."""
+    if access.may_decide(lead, booking):
+        return
+    if not access.leads_or_admin(lead, booking.shift.station_id):
         raise Forbidden("Only the station's leads can approve or decline bookings.")
-    involved = {booking.requested_by_id, *booking.places.values_list("person_id", flat=True)}
-    if lead.pk in involved:
-        raise ConflictOfInterest()
+    raise ConflictOfInterest()
 
 
 def approve_booking(*, booking_id: int, actor, now: datetime) -> Booking:
