@@ -20,16 +20,26 @@ pytestmark = [
 ]
 
 # Pinning `id` to 1 reaches real objects (station, shift, booking 1 …); the unpinned run tries unknown ids.
-PASSES = [("rachel", True), ("lee", True), ("admin", False), ("admin", True)]
+# The unpinned admin run signs in as an admin of its own: the pinned one edits person 1, the demo admin,
+# and a new password (or deactivation) there rightly ends every token that admin holds.
+PASSES = [("rachel", True), ("lee", True), ("auditor", False), ("admin", True)]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
     with demo_server(folder) as base:
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{folder / 'demo.sqlite3'}", "DEBUG": "false"}
+        subprocess.run(
+            [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "auditor"],
+            env={**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD, "DJANGO_SUPERUSER_EMAIL": "auditor@trust.example"},
+            cwd=Path(__file__).resolve().parent.parent,
+            check=True,
+            capture_output=True,
+        )
         tokens = {
             u: call(base + "/api/v1/auth/token", {"username": u, "password": PASSWORD})["token"]
-            for u in ("rachel", "pat", "lee", "admin")
+            for u in ("rachel", "pat", "lee", "admin", "auditor")
         }
         # Give the pinned id 1 a booking to act on: the first open DA12 night at Loughborough.
         shifts = call(base + "/api/v1/shifts?available=true&station=1&page_size=200", token=tokens["rachel"])
