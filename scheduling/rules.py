@@ -114,7 +114,7 @@ def observer_places(shift: Shift, observers: Sequence, exclude_booking: Booking 
     )
     if exclude_booking is not None:
         places = places.exclude(booking=exclude_booking)
-    return list(places.values_list("person_id", "shift_id"))
+    return list(places.order_by().values_list("person_id", "shift_id"))
 
 
 def check_duplicates(
@@ -167,7 +167,7 @@ def check_clearances(
     if not required:
         return []
     if clearances is None:
-        clearances = Clearance.objects.filter(person__in=observers, kind__in=required)
+        clearances = Clearance.objects.filter(person__in=observers, kind__in=required).order_by()
     held: dict[tuple[int, str], list[Clearance]] = {}
     for clearance in clearances:
         held.setdefault((clearance.person_id, clearance.kind), []).append(clearance)

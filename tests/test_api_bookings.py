@@ -101,6 +101,18 @@ def test_malformed_booking_requests_are_400_with_fields_and_change_nothing(api, 
     assert not Booking.objects.exists()
 
 
+def test_the_shift_is_checked_with_the_rest_of_the_request(api, requester, mentor, outsider, night):
+    """More observers than seats is a field error, and a request wrong in several ways says so all at once."""
+    too_many = {"shift": night.pk, "purpose": "x", "observers": [requester.pk, mentor.pk, outsider.pk]}
+    response = post(api(requester), "/api/v1/bookings", too_many)
+    assert response.status_code == 400
+    assert "2 observer seat(s)" in response.json()["fields"]["observers"][0]
+    response = post(api(requester), "/api/v1/bookings", {"shift": 99999, "purpose": "x", "observers": [99998]})
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"shift", "observers"}
+    assert not Booking.objects.exists()
+
+
 @pytest.mark.parametrize("raw", ["{bad", "[]", "null", '"text"', "1"])
 def test_bodies_that_are_not_objects_are_400(api, requester, raw):
     response = api(requester).post("/api/v1/bookings", raw, content_type="application/json")

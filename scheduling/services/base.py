@@ -55,15 +55,13 @@ def lock_shift(shift_id: int, *, extra_person_ids: Iterable[int] = (), station: 
     `station` is the shift's (station id, observers-per-day cap) when the caller has read it already.
     """
     if station is None:
-        station = Shift.objects.filter(pk=shift_id).values_list("station_id", "station__max_observers_per_day").first()
-        if station is None:
-            raise NotFound("That shift does not exist.")
-    lock_station(station[0], exclusive=station[1] is not None)
-    shift = (
-        Shift.objects.select_for_update(of=("self",)).select_related("station", "resource").filter(pk=shift_id).first()
-    )
-    if shift is None:
-        raise NotFound("That shift does not exist.")
+        lock_station_of_shift(shift_id)
+    else:
+        lock_station(station[0], exclusive=station[1] is not None)
+    try:
+        shift = Shift.objects.select_for_update(of=("self",)).select_related("station", "resource").get(pk=shift_id)
+    except Shift.DoesNotExist:
+        raise NotFound("That shift does not exist.") from None
     extra = sorted({int(i) for i in extra_person_ids})
     if connection.vendor != "postgresql":
         live = Place.objects.filter(shift=shift).exclude(state=PlaceState.RELEASED).values_list("person_id", flat=True)
@@ -81,6 +79,11 @@ SELECT id FROM auth_user WHERE id IN (
     UNION SELECT person_id FROM scheduling_place WHERE shift_id = %s AND state <> 'released'
     UNION SELECT unnest(%s::bigint[])
 ) ORDER BY id FOR UPDATE
+"""
+LOCK_UNCAPPED_STATION_OF_SHIFT = """
+SELECT id FROM scheduling_station
+WHERE id = (SELECT station_id FROM scheduling_shift WHERE id = %s) AND max_observers_per_day IS NULL
+FOR SHARE
 """
 LOCK_STATION_EXCLUSIVE = "SELECT max_observers_per_day FROM scheduling_station WHERE id = %s FOR UPDATE"
 LOCK_STATION_SHARED = "SELECT max_observers_per_day FROM scheduling_station WHERE id = %s FOR SHARE"
@@ -102,6 +105,21 @@ def lock_station(station_id: int, *, exclusive: bool) -> None:
     if not exclusive and found and found[0] is not None:
         # The cap was set while we looked: take the exclusive lock after all.
         lock_station(station_id, exclusive=True)
+
+
+def lock_station_of_shift(shift_id: int) -> None:
+    """`lock_station` for a shift's station, found and locked in one round trip when it caps nothing per
+    day (the usual case); a capped station is read first, then locked exclusively. A shift that does
+    not exist locks nothing, and the shift's own read under its lock says so."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(LOCK_UNCAPPED_STATION_OF_SHIFT, [shift_id])
+        if cursor.fetchone() is not None:
+            return
+    station = Shift.objects.filter(pk=shift_id).values_list("station_id", "station__max_observers_per_day").first()
+    if station is not None:
+        lock_station(station[0], exclusive=station[1] is not None)
 
 
 def lock_persons(person_ids: Iterable[int]) -> None:

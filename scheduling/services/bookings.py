@@ -6,7 +6,15 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 
 from .. import access, notifications, rules
-from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, RuleViolation, raise_if_any
+from ..errors import (
+    ConflictOfInterest,
+    Forbidden,
+    Invalid,
+    InvalidTransition,
+    NotFound,
+    RuleViolation,
+    raise_if_any,
+)
 from ..models import (
     HELD_STATUSES,
     LIVE_STATUSES,
@@ -122,43 +130,41 @@ def end_booking(
         promote_waitlist(booking.shift, now=now)
 
 
-def _validate_request(requested_by, shift_id, observer_ids, purpose: str) -> tuple[tuple, list]:
-    """Check the request's shape; returns the shift's (station id, observers-per-day cap) and the observers."""
+def _validate_request(requested_by, observer_ids, purpose: str) -> tuple[dict[str, list[str]], list]:
+    """Check the request's own shape; returns what is wrong, by field, and the observers.
+
+    The shift is checked where it is read: under its lock (`_shift_problems`).
+    """
     fields: dict[str, list[str]] = {}
     if not isinstance(purpose, str) or not purpose.strip():
         fields["purpose"] = ["Say what the observers hope to learn; the crew and lead read this."]
     elif len(purpose) > MAX_PURPOSE:
         fields["purpose"] = [f"Keep the purpose to {MAX_PURPOSE} characters or fewer."]
-    shift = (
-        Shift.objects.filter(pk=shift_id)
-        .values_list("station_id", "station__max_observers_per_day", "observer_seats", named=True)
-        .first()
-    )
-    if shift is None:
-        fields["shift"] = ["No shift has that id."]
     if observer_ids is None or observer_ids == [requested_by.pk]:
         # The usual request: the requester observes, and they are signed in, so active.
-        observer_ids, found = [requested_by.pk], {requested_by.pk: requested_by}
-    else:
-        found = None
+        return fields, [requested_by]
     observers = []
     if not observer_ids:
         fields["observers"] = ["Name at least one observer."]
     elif len(set(observer_ids)) != len(observer_ids):
         fields["observers"] = ["Name each observer once."]
     else:
-        if found is None:
-            people = User.objects.select_related("profile").filter(pk__in=observer_ids, is_active=True)
-            found = {u.pk: u for u in people}
+        people = User.objects.select_related("profile").filter(pk__in=observer_ids, is_active=True)
+        found = {u.pk: u for u in people}
         missing = [i for i in observer_ids if i not in found]
         if missing:
             fields["observers"] = [f"No active person has id {missing[0]}."]
         observers = [found[i] for i in observer_ids if i in found]
-        if shift is not None and shift.observer_seats and len(observer_ids) > shift.observer_seats:
-            fields["observers"] = [f"This shift has {shift.observer_seats} observer seat(s); name fewer observers."]
-    if fields:
-        raise Invalid("Some of the request is not valid.", fields=fields)
-    return (shift.station_id, shift.station__max_observers_per_day), observers
+    return fields, observers
+
+
+def _shift_problems(seats: int | None, observers: list) -> dict[str, list[str]]:
+    """What is wrong with asking for these observers on a shift with `seats` (None: no such shift)."""
+    if seats is None:
+        return {"shift": ["No shift has that id."]}
+    if seats and len(observers) > seats:
+        return {"observers": [f"This shift has {seats} observer seat(s); name fewer observers."]}
+    return {}
 
 
 def request_booking(
@@ -173,10 +179,20 @@ def request_booking(
     """Ask for places on a shift: pending if they fit, waitlisted (or `no_seats`) if not."""
     if not actor.profile.is_requester:
         raise Forbidden("Only requesters can ask for ride-alongs.")
-    station, observers = _validate_request(actor, shift_id, observer_ids, purpose)
+    fields, observers = _validate_request(actor, observer_ids, purpose)
+    if fields:
+        # Say all that is wrong at once, the shift included.
+        seats = Shift.objects.filter(pk=shift_id).values_list("observer_seats", flat=True).first()
+        raise Invalid("Some of the request is not valid.", fields={**_shift_problems(seats, observers), **fields})
     try:
         with write_transaction():
-            shift = lock_shift(shift_id, extra_person_ids=[o.pk for o in observers], station=station)
+            try:
+                shift = lock_shift(shift_id, extra_person_ids=[o.pk for o in observers])
+            except NotFound:
+                raise Invalid("Some of the request is not valid.", fields=_shift_problems(None, observers)) from None
+            fields = _shift_problems(shift.observer_seats, observers)
+            if fields:
+                raise Invalid("Some of the request is not valid.", fields=fields)
             crew = rules.active_crew(shift)
             raise_if_any(rules.check_booking(shift=shift, observers=observers, now=now, new_request=True, crew=crew))
             fits = rules.free_capacity(shift, held=shift.held_seats) >= len(observers)
