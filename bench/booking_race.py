@@ -1,4 +1,4 @@
-"""Booking race: PostgreSQL, gunicorn with 4 workers, 16 client threads booking across many shifts and
+"""Booking race: PostgreSQL, gunicorn with the project's config, 16 client threads booking across many shifts and
 racing for shared last seats. Prints bookings per second, latency, overbooked seats, and GET /me for scale.
 
     .venv/bin/python bench/booking_race.py [--seconds 20] [--slices 4]
