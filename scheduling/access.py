@@ -131,15 +131,18 @@ def may_decide(person, booking: Booking) -> bool:
     return booking.requested_by_id != person.pk and not any(p.person_id == person.pk for p in booking.places.all())
 
 
-def may_cancel(person, booking: Booking) -> bool:
-    """The requester and the leads cancel the whole booking; an observer their own place."""
-    if booking.status not in LIVE_STATUSES:
-        return False
+def cancels(person, booking: Booking) -> bool:
+    """Who cancels (SPEC §4): the requester and the leads the whole booking; an observer their own place."""
     return (
         booking.requested_by_id == person.pk
         or leads_or_admin(person, booking.shift.station_id)
         or holds_live_place(person, booking)
     )
+
+
+def may_cancel(person, booking: Booking) -> bool:
+    """Whether there is anything for this person to cancel: a live booking they may cancel."""
+    return booking.status in LIVE_STATUSES and cancels(person, booking)
 
 
 def held_observer_ids(booking: Booking) -> set[int]:
@@ -159,6 +162,11 @@ def sees_feedback_author(viewer, feedback, station_id: int) -> bool:
 
 def is_crew_of(person, booking: Booking) -> bool:
     return any(c.person_id == person.pk and c.active for c in booking.shift.crew_members.all())
+
+
+def may_record_outcome(person, booking: Booking) -> bool:
+    """How the ride-along went: its active crew, the station's leads and admins (SPEC §14)."""
+    return is_crew_of(person, booking) or leads_or_admin(person, booking.shift.station_id)
 
 
 def may_read_feedback(person, booking: Booking) -> bool:

@@ -33,8 +33,6 @@ from ..models import (
 )
 from .base import (
     ensure_transition,
-    is_admin,
-    is_lead_of,
     lock_booking,
     lock_persons,
     lock_shift,
@@ -312,10 +310,9 @@ def cancel_booking(*, booking_id: int, actor, reason: str = "", now: datetime) -
     reason = reason.strip() if isinstance(reason, str) else ""
     with write_transaction():
         booking = lock_booking(booking_id)
-        is_lead = is_admin(actor) or is_lead_of(actor, booking.shift.station_id)
-        own_place = booking.places.filter(person=actor).exclude(state=PlaceState.RELEASED).first()
-        if booking.requested_by_id != actor.pk and not is_lead and own_place is None:
+        if not access.cancels(actor, booking):
             raise Forbidden("Only the requester, the observers and the station's leads can cancel this booking.")
+        is_lead = access.leads_or_admin(actor, booking.shift.station_id)
         ensure_transition(booking, BookingStatus.CANCELLED, f"This booking is already {booking.status}.")
         _ensure_not_started(booking, now)
         if booking.requested_by_id == actor.pk:
@@ -325,6 +322,7 @@ def cancel_booking(*, booking_id: int, actor, reason: str = "", now: datetime) -
                 raise Invalid("Give a reason for cancelling.", fields={"reason": ["A lead must give a reason."]})
             code = "lead_cancelled"
         else:
+            own_place = booking.places.exclude(state=PlaceState.RELEASED).get(person=actor)
             _cancel_place(booking, own_place, actor=actor, note=reason, now=now)
             return booking
         end_booking(
@@ -479,8 +477,7 @@ def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime) -> Bo
         )
     with write_transaction():
         booking = lock_booking(booking_id)
-        is_crew = booking.shift.crew_members.filter(person=actor, active=True).exists()
-        if not (is_crew or is_admin(actor) or is_lead_of(actor, booking.shift.station_id)):
+        if not access.may_record_outcome(actor, booking):
             raise Forbidden("Only the crew and the station's leads can record the outcome.")
         if booking.status != BookingStatus.APPROVED:
             raise InvalidTransition("Only an approved ride-along has an outcome.")
