@@ -160,6 +160,9 @@ OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
 OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
 OIDC_MATCH_CLAIM = env_str("OIDC_MATCH_CLAIM", "email")
 OIDC_CREATE_PEOPLE = env_bool("OIDC_CREATE_PEOPLE", False)
+# An e-mail claim matches a person only when the provider says it is verified, unless the provider verifies
+# every address it issues (Entra ID for a trust's own tenant): OIDC_TRUST_EMAIL=true (README: its risk).
+OIDC_TRUST_EMAIL = env_bool("OIDC_TRUST_EMAIL", False)
 PASSWORD_SIGN_IN = env_str("PASSWORD_SIGN_IN", "all")
 if PASSWORD_SIGN_IN not in ("all", "admins", "none"):
     raise ImproperlyConfigured(f"PASSWORD_SIGN_IN must be all, admins or none, not {PASSWORD_SIGN_IN!r}")

@@ -41,6 +41,18 @@ class Profile(models.Model):
     )
     # Reminder e-mails (24 hours before, actions due) can be turned off; decisions and changes cannot (SPEC §8).
     reminders = models.BooleanField(default=True)
+    # Bound on the first organisation sign-in (SPEC §12): later sign-ins match by the provider's (issuer, sub).
+    oidc_issuer = models.CharField(max_length=500, blank=True)
+    oidc_subject = models.CharField(max_length=255, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["oidc_issuer", "oidc_subject"],
+                condition=models.Q(oidc_subject__isnull=False),
+                name="profile_one_person_per_oidc_subject",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name or self.user.get_username()

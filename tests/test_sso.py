@@ -38,6 +38,10 @@ ACCOUNTS = {
     "mo-by-staff-number": {"email": "mo.elsewhere@other.example", "name": "Mo M", "employee_id": "S-MO-1"},
     "stranger": {"email": "stranger@trust.example", "name": "Stranger", "employee_id": "X9"},
     "gone": {"email": "gone@trust.example", "name": "Gone", "employee_id": "X8"},
+    # Claims Rachel's address without the provider having verified it.
+    "impostor": {"email": "rachel@trust.example", "email_verified": False, "name": "Not Rachel", "employee_id": "X7"},
+    # Another provider account whose (verified) address is Rachel's.
+    "rachel-twin": {"email": "rachel@trust.example", "name": "Rachel Twin", "employee_id": "X6"},
 }
 
 
@@ -60,10 +64,12 @@ def signing_key():
 
 
 @pytest.fixture
-def provider(live_server, settings, signing_key):
+def provider(request, live_server, settings, signing_key):
+    """The provider, configured as Entra ID is (claims in the ID token) unless the test asks for its defaults."""
     port = free_port()
     env = {
         **os.environ,
+        "OP_DEFAULTS": "1" if getattr(request, "param", "") == "defaults" else "0",
         "OP_JWKS": json.dumps({"keys": [signing_key.as_dict(private=True)]}),
         "OP_PORT": str(port),
         "OP_ACCOUNTS": json.dumps(ACCOUNTS),
@@ -119,11 +125,59 @@ def whoami(page) -> str:
     return page.inner_text(".nhsuk-header__account-item") if page.locator(".nhsuk-header__account-item").count() else ""
 
 
+@pytest.mark.parametrize("provider", ["claims_in_id_token", "defaults"], indirect=True)
 def test_a_person_matched_by_email_signs_in_through_the_provider(browser, live_server, provider, people):
+    """At its defaults the provider keeps `email` out of the ID token: it is read from UserInfo."""
     context, page = sign_in_at_provider(browser, live_server, "rachel-at-trust")
     assert page.url == live_server.url + "/"
     assert "Rachel Requester" in whoami(page)
     context.close()
+
+
+def test_an_unverified_email_does_not_sign_in_as_the_person_who_owns_it(browser, live_server, provider, people):
+    context, page = sign_in_at_provider(browser, live_server, "impostor")
+    assert whoami(page) == "" and "not confirmed your e-mail address" in page.inner_text("main")
+    context.close()
+    people["rachel"].profile.refresh_from_db()
+    assert people["rachel"].profile.oidc_subject is None
+
+
+def test_a_provider_declared_to_verify_every_address_is_trusted(browser, live_server, provider, people, settings):
+    settings.OIDC_TRUST_EMAIL = True
+    context, page = sign_in_at_provider(browser, live_server, "impostor")
+    assert "Rachel Requester" in whoami(page)
+    context.close()
+
+
+def test_the_first_sign_in_binds_the_person_and_another_account_with_their_email_is_refused(
+    browser, live_server, provider, people
+):
+    context, page = sign_in_at_provider(browser, live_server, "rachel-at-trust")
+    assert "Rachel Requester" in whoami(page)
+    context.close()
+    rachel = people["rachel"]
+    rachel.profile.refresh_from_db()
+    assert (rachel.profile.oidc_issuer, rachel.profile.oidc_subject) == (provider, "rachel-at-trust")
+    context, page = sign_in_at_provider(browser, live_server, "rachel-twin")
+    assert whoami(page) == "" and "linked to a different organisation account" in page.inner_text("main")
+    context.close()
+    # Bound, she is found by her provider account even once her address here has changed.
+    rachel.email = "rachel.new@trust.example"
+    rachel.save(update_fields=["email"])
+    context, page = sign_in_at_provider(browser, live_server, "rachel-at-trust")
+    assert "Rachel Requester" in whoami(page)
+    context.close()
+
+
+@pytest.mark.parametrize("provider", ["defaults"], indirect=True)
+def test_userinfo_for_another_subject_is_refused(provider, people, monkeypatch):
+    from scheduling import sso
+
+    client = sso.client()
+    monkeypatch.setattr(type(client), "userinfo", lambda self, **kw: {"sub": "someone-else", "email": "x@y.z"})
+    with pytest.raises(sso.NoMatch) as refused:
+        sso.claims_for({"access_token": "at", "userinfo": {"sub": "rachel-at-trust"}})
+    assert refused.value.reason == "wrong_subject"
 
 
 def test_a_person_matched_by_staff_number(browser, live_server, provider, people, settings):

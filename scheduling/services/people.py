@@ -151,6 +151,23 @@ def update_person(*, person, now: datetime, actor=None, **changes) -> User:
     return person
 
 
+def bind_organisation_account(*, person, issuer: str, subject: str, now: datetime | None = None) -> None:
+    """Bind a person to their provider account (SPEC §12): from now on that (issuer, sub) is how they match."""
+    with write_transaction():
+        updated = Profile.objects.filter(pk=person.pk, oidc_subject__isnull=True).update(
+            oidc_issuer=issuer, oidc_subject=subject
+        )
+        if updated:
+            record_event(
+                booking=None,
+                subject=person,
+                actor=None,
+                action="organisation_account_linked",
+                now=now or timezone.now(),
+            )
+    person.profile.oidc_issuer, person.profile.oidc_subject = issuer, subject
+
+
 def check_password_strength(password: str, person) -> None:
     """Django's four validators, at least 12 characters (SPEC §12)."""
     try:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from .. import sso
@@ -13,11 +14,22 @@ from .. import sso
 logger = logging.getLogger(__name__)
 BACKEND = "scheduling.auth.ThrottledModelBackend"
 NO_MATCH = {
-    "unknown": "Your organisation account is not linked to a Ridealong account yet. Ask a Ridealong admin to "
-    "add you with the e-mail address (or staff number) your organisation holds for you.",
-    "deactivated": "Your Ridealong account has been deactivated. Ask a Ridealong admin if you think this is wrong.",
-    "ambiguous": "More than one Ridealong account matches your organisation account. Ask a Ridealong admin.",
-    "no_claim": "Your organisation did not say who you are in a way Ridealong can use. Ask a Ridealong admin.",
+    "unknown": _(
+        "Your organisation account is not linked to a Ridealong account yet. Ask a Ridealong admin to "
+        "add you with the e-mail address (or staff number) your organisation holds for you."
+    ),
+    "deactivated": _("Your Ridealong account has been deactivated. Ask a Ridealong admin if you think this is wrong."),
+    "ambiguous": _("More than one Ridealong account matches your organisation account. Ask a Ridealong admin."),
+    "no_claim": _("Your organisation did not say who you are in a way Ridealong can use. Ask a Ridealong admin."),
+    "unverified": _(
+        "Your organisation has not confirmed your e-mail address, so Ridealong cannot tell who you are. "
+        "Ask your organisation to verify it, or ask a Ridealong admin."
+    ),
+    "bound_elsewhere": _(
+        "Your Ridealong account is linked to a different organisation account. "
+        "Sign in with that account, or ask a Ridealong admin."
+    ),
+    "wrong_subject": _("Your organisation's answer about who you are did not match. Please start again."),
 }
 
 
@@ -33,8 +45,8 @@ def callback(request):
     try:
         # Checks state, exchanges the code (with the PKCE verifier) and validates the ID token and its nonce.
         token = sso.client().authorize_access_token(request)
-        claims = token.get("userinfo") or {}
-        person = sso.person_for(claims)
+        claims = sso.claims_for(token)
+        person = sso.person_for(claims, sso.issuer())
     except sso.NoMatch as missing:
         status = 403
         return render(request, "web/sso_refused.html", {"detail": NO_MATCH[missing.reason]}, status=status)
