@@ -152,6 +152,19 @@ RIDEALONG_READY_OUTBOX_AGE = env_int("RIDEALONG_READY_OUTBOX_AGE", 900)
 RIDEALONG_READY_HEARTBEAT_AGE = env_int("RIDEALONG_READY_HEARTBEAT_AGE", 300)
 # /metrics answers loopback clients, or anyone sending `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
+
+def env_networks(name: str) -> list:
+    import ipaddress
+
+    try:
+        return [ipaddress.ip_network(value, strict=False) for value in env_list(name, [])]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must list IP addresses or networks (127.0.0.1, 10.0.0.0/8): {error}") from None
+
+
+# The proxies whose X-Forwarded-For names the client (SPEC §16); none by default, so the header is ignored.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # An Idempotency-Key whose first request died with its process is free again after this (SPEC §6).
 RIDEALONG_IDEMPOTENCY_LEASE_SECONDS = env_int("RIDEALONG_IDEMPOTENCY_LEASE_SECONDS", 30)
 # Single sign-on with an OpenID Provider (SPEC §12); off unless OIDC_ISSUER and OIDC_CLIENT_ID are set.

@@ -5,14 +5,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from .addresses import client_address
 from .services import accounts
-
-
-def client_address(request) -> str:
-    """The client's address; behind a trusted proxy Django's REMOTE_ADDR is set by the proxy setup."""
-    if request is None:
-        return ""
-    return request.META.get("REMOTE_ADDR", "")[:64]
 
 
 class ThrottledModelBackend(ModelBackend):
@@ -32,7 +26,7 @@ class ThrottledModelBackend(ModelBackend):
             raise PermissionDenied("Password sign-in is turned off.")
         now = timezone.now()
         address = client_address(request)
-        until = accounts.sign_in_locked_until(username=username, address=address, now=now)
+        attempt, until = accounts.begin_sign_in(username=username, address=address, now=now)
         if until is not None:
             if request is not None:
                 request.sign_in_locked_until = until
@@ -41,12 +35,12 @@ class ThrottledModelBackend(ModelBackend):
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is not None and not password_sign_in_allowed(user):
             # PASSWORD_SIGN_IN limits passwords once SSO is in use; the person signs in with their organisation.
+            accounts.forget_sign_in_attempt(attempt)
             if request is not None:
                 request.password_sign_in_off = True
             raise PermissionDenied("Password sign-in is turned off.")
-        if user is None:
-            accounts.record_sign_in_failure(username=username, address=address, now=now)
-        else:
+        if user is not None:
+            # The attempt, counted as a failure while it was checked, goes with the username's others.
             accounts.clear_sign_in_failures(username=username, now=now)
         return user
 

@@ -4,7 +4,6 @@ Under gunicorn each worker counts in PROMETHEUS_MULTIPROC_DIR (set by gunicorn.c
 adds them up; the database-backed gauges are read at scrape time.
 """
 
-import ipaddress
 import os
 import secrets
 
@@ -13,6 +12,8 @@ from django.http import HttpResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .addresses import is_direct_loopback
 
 REQUESTS = Counter("ridealong_http_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -73,15 +74,12 @@ def registry() -> CollectorRegistry:
 
 
 def allowed(request) -> bool:
-    """Loopback, or `Authorization: Bearer <METRICS_TOKEN>`."""
+    """Loopback without a proxy between, or `Authorization: Bearer <METRICS_TOKEN>`."""
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer ") and secrets.compare_digest(header[7:].strip(), token):
         return True
-    try:
-        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
-    except ValueError:
-        return False
+    return is_direct_loopback(request)
 
 
 def metrics_view(request):

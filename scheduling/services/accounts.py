@@ -5,6 +5,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 
 from ..errors import Invalid, NotFound
@@ -100,8 +101,30 @@ def sign_in_locked_until(*, username: str, address: str, now: datetime) -> datet
     return max(ends) if ends else None
 
 
-def record_sign_in_failure(*, username: str, address: str, now: datetime) -> None:
-    SignInFailure.objects.create(username=username.lower()[:150], address=address[:64], at=now)
+def begin_sign_in(*, username: str, address: str, now: datetime) -> tuple[int | None, datetime | None]:
+    """Count this attempt before its password is checked: (the attempt's id, None), or (None, lockout end).
+
+    The attempt is written as a failure at once and cleared if the password is right, so guesses sent in
+    parallel cannot all pass the check before any is counted. The count and the write are one step,
+    serialised per username and per address (advisory locks on PostgreSQL, BEGIN IMMEDIATE on SQLite).
+    """
+    username, address = username.lower()[:150], address[:64]
+    with write_transaction():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Sorted, so two attempts never wait on each other's second lock.
+                for key in sorted({f"signin-user:{username}", f"signin-address:{address}"}):
+                    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
+        until = sign_in_locked_until(username=username, address=address, now=now)
+        if until is not None:
+            return None, until
+        attempt = SignInFailure.objects.create(username=username, address=address, at=now)
+    return attempt.pk, None
+
+
+def forget_sign_in_attempt(attempt_id: int) -> None:
+    """A right password refused for another reason (PASSWORD_SIGN_IN) is not a failed guess."""
+    SignInFailure.objects.filter(pk=attempt_id).delete()
 
 
 def clear_sign_in_failures(*, username: str, now: datetime) -> None:
