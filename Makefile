@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock
 deps: $(STAMP)
 
 # `make run` is a development server: DEBUG on unless the environment says otherwise.
-DEV := DEBUG=$${DEBUG:-true} LOG_FORMAT=$${LOG_FORMAT:-text}
+DEV := DEBUG=$${DEBUG:-true} LOG_FORMAT=$${LOG_FORMAT:-text} SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
 migrate: deps
 	mkdir -p var

@@ -15,6 +15,9 @@ from scheduling.logging import mask
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# gunicorn believes X-Forwarded-Proto only from the proxies the app trusts (SPEC §16); the app reads
+# X-Forwarded-For itself, from the same list.
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXIES") or "127.0.0.1,::1"
 # Each worker counts its metrics in files here; /metrics adds them up (prometheus_client's multiprocess mode).
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ridealong-metrics-"))
 

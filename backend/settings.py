@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scheduling.middleware.PrivatePagesAreNotStored",
     "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -165,6 +166,8 @@ def env_networks(name: str) -> list:
 
 # The proxies whose X-Forwarded-For names the client (SPEC §16); none by default, so the header is ignored.
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# Live API tokens one person may hold at once (SPEC §12).
+RIDEALONG_MAX_API_TOKENS = env_int("RIDEALONG_MAX_API_TOKENS", 20)
 # An Idempotency-Key whose first request died with its process is free again after this (SPEC §6).
 RIDEALONG_IDEMPOTENCY_LEASE_SECONDS = env_int("RIDEALONG_IDEMPOTENCY_LEASE_SECONDS", 30)
 # Single sign-on with an OpenID Provider (SPEC §12); off unless OIDC_ISSUER and OIDC_CLIENT_ID are set.

@@ -53,6 +53,21 @@ def hides_actor(event, *, private: bool) -> bool:
     return event.actor_private and not private
 
 
+def rule_as_seen_by(person, station_id: int, violations: list) -> list:
+    """The broken rules as this reader may hear them (SPEC §5.2, §13).
+
+    Being rostered on the shift is said to requesters and observers as any other clash, so that naming
+    colleagues one by one cannot reveal the crew; the station's leads and admins hear the rule itself.
+    """
+    if sees_private(person, station_id):
+        return violations
+    from .rules import not_free
+
+    return [
+        not_free(v.data["observer_name"], v.data["observer"]) if v.code == "observer_is_crew" else v for v in violations
+    ]
+
+
 def sees_crew_names(person, shift: Shift, crew_ids: set[int] | None = None) -> bool:
     if sees_private(person, shift.station_id):
         return True

@@ -22,9 +22,9 @@ WHAT_TO_BRING = (
 FINAL = (BookingStatus.DECLINED, BookingStatus.CANCELLED, BookingStatus.EXPIRED)
 
 
-def calendar_urls(token: str, base: str | None = None) -> dict:
-    """The three ways to subscribe; `base` is the address the person reached us by, if known."""
-    url = (base or settings.SITE_URL).rstrip("/") + reverse("calendar-feed", args=[token])
+def calendar_urls(token: str) -> dict:
+    """The three ways to subscribe, from SITE_URL: never from the request's Host header, which the client sets."""
+    url = settings.SITE_URL.rstrip("/") + reverse("calendar-feed", args=[token])
     webcal = "webcal://" + url.split("://", 1)[1]
     return {
         "url": url,

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from . import notifications
 from .calendar import build_feed
+from .logging import mask
 from .models import Booking, BookingStatus, Heartbeat, Notification, PlaceState
 from .services import expire_due, write_transaction
 from .services.privacy import forget_old_text
@@ -92,7 +93,11 @@ def deliver_batch(*, now: datetime | None = None, limit: int = 50) -> tuple[int,
                 _postpone(note, error, now)
                 failed += 1
             else:
-                Notification.objects.filter(pk=note.pk).update(sent_at=timezone.now(), last_error="")
+                # Once sent, the one-tap links it held are no use to keep: the outbox (and an export of it)
+                # holds no answer token.
+                Notification.objects.filter(pk=note.pk).update(
+                    sent_at=timezone.now(), last_error="", body=mask(note.body), html=mask(note.html)
+                )
                 sent += 1
     finally:
         # Closing a broken connection may fail too; the results are already recorded.

@@ -86,6 +86,8 @@ def export_person(person, *, now: datetime) -> dict:
             .select_related("author__profile", "booking__shift")
             .distinct()
             .order_by("id")
+            # The API's own question: an observer who left their place reads no feedback.
+            if access.may_read_feedback(person, f.booking)
         ],
         "feedback_given": [
             {"booking": f.booking_id, "text": f.text, "created_at": f.created_at}

@@ -9,12 +9,16 @@ import logging
 import re
 from urllib.parse import unquote
 
+from django.http import HttpRequest
 from pythonjsonlogger.json import JsonFormatter
 
 # `_` may arrive as `%5F`, any letter as `%XX`: match the encoded forms as well as the plain ones.
 _CHAR = r"(?:[A-Za-z0-9\-_~.]|%[0-9A-Fa-f]{2})"
 TOKEN_PATTERN = re.compile(rf"\b(rl[at])(?:_|%5[Ff]){_CHAR}+")
-ANSWER_LINK = re.compile(rf"(/act/){_CHAR}+")
+# A signed answer token holds `:` between its parts: the whole of it is masked, up to the next `/`.
+ANSWER_LINK = re.compile(r"(/act/)(?:[A-Za-z0-9\-_~.:]|%[0-9A-Fa-f]{2})+")
+
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -43,10 +47,14 @@ class MaskCalendarTokens(logging.Filter):
         if masked != message:
             record.msg = masked
             record.args = ()
-        for field in ("path",):
-            value = getattr(record, field, None)
+        # Every extra that carries a path is masked too: Django's own loggers pass the request itself.
+        for field, value in list(vars(record).items()):
+            if field in _RECORD_FIELDS:
+                continue
             if isinstance(value, str):
                 setattr(record, field, mask(value))
+            elif isinstance(value, HttpRequest):
+                setattr(record, field, mask(f"{value.method} {value.get_full_path()}"))
         return True
 
 

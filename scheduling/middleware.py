@@ -28,3 +28,20 @@ def too_large(request):
     from django.http import HttpResponse
 
     return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+
+
+class PrivatePagesAreNotStored:
+    """A page shown to someone signed in is theirs alone: no browser or proxy keeps a copy (`no-store`).
+
+    Answers that set their own Cache-Control (the calendar feed, static files) keep it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
+        return response

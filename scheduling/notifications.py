@@ -185,7 +185,10 @@ def ask_station(booking: Booking, *, now: datetime, consents=None) -> None:
     if booking.status != BookingStatus.PENDING:
         return
     if not booking.lead_approved:
-        queue(booking, "requested", booking.shift.station.leads.select_related("profile"), now=now)
+        # A lead who requested or observes this booking may not decide it, so gets no answer links for it.
+        involved = {booking.requested_by_id, *(p.person_id for p in booking.places.all())}
+        leads = [p for p in booking.shift.station.leads.select_related("profile") if p.pk not in involved]
+        queue(booking, "requested", leads, now=now)
     if consents is None:
         consents = booking.consents.select_related("person__profile")
     asked = [c.person for c in consents if c.state == ConsentState.PENDING]

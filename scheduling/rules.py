@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.utils.translation import gettext
 
 from .errors import RuleViolation
 from .models import (
@@ -91,7 +92,7 @@ def check_observers_not_crew(crew: Sequence[CrewMember], observers: Sequence) ->
                 RuleViolation(
                     f"{_name(person)} is rostered on this shift and cannot also observe it.",
                     code="observer_is_crew",
-                    data={"observer": person.pk},
+                    data={"observer": person.pk, "observer_name": _name(person)},
                 )
             ]
     return []
@@ -147,14 +148,17 @@ def check_overlaps(
     busy = {person_id for person_id, shift_id in places if shift_id != shift.pk}
     for person in observers:
         if person.pk in busy:
-            return [
-                RuleViolation(
-                    f"{_name(person)} already has a place on another shift at that time.",
-                    code="observer_overlap",
-                    data={"observer": person.pk},
-                )
-            ]
+            return [not_free(_name(person), person.pk)]
     return []
+
+
+def not_free(name: str, person_id: int) -> RuleViolation:
+    """An observer's clash, worded the same whatever it is (to requesters, being rostered is one too)."""
+    return RuleViolation(
+        gettext("%(name)s is not free at that time.") % {"name": name},
+        code="observer_overlap",
+        data={"observer": person_id},
+    )
 
 
 def clearance_covers(clearance: Clearance, shift: Shift) -> bool:

@@ -200,7 +200,7 @@ def test_the_api_tokens_page_makes_shows_once_and_revokes(requester, client):
     client.force_login(requester)
     made = client.post("/api-tokens/", {"name": "laptop script"})
     assert made.status_code == 200
-    assert made["Referrer-Policy"] == "same-origin" and made["Cache-Control"] == "no-store"
+    assert made["Referrer-Policy"] == "strict-origin" and made["Cache-Control"] == "no-store"
     secret = made.context["secret"]
     assert secret.startswith("rlt_") and secret in made.content.decode()
     assert with_token(secret).get("/api/v1/me").status_code == 200

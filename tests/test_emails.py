@@ -85,7 +85,7 @@ def test_a_consent_link_shows_a_page_and_only_its_post_acts(client, requested, p
     with time_machine.travel(NOW, tick=False):
         page = client.get(url)
         assert page.status_code == 200 and "Give consent?" in page.content.decode()
-        assert page["Referrer-Policy"] == "same-origin" and "no-store" in page["Cache-Control"]
+        assert page["Referrer-Policy"] == "strict-origin" and "no-store" in page["Cache-Control"]
         assert Booking.objects.get(pk=requested.pk).consents.get(person=paramedic).state == "pending"
         done = client.post(url, {"text": ""})
         assert done.status_code == 200 and "Thank you" in done.content.decode()

@@ -65,10 +65,16 @@ def test_suspension_ending_exactly_at_the_start_lets_the_shift_be_booked(request
     assert book(requester, night).status == BookingStatus.PENDING
 
 
-def test_crew_cannot_observe_their_own_shift(resource, now, book):
-    medic = make_person("medic", requester=True)
+def test_crew_cannot_observe_their_own_shift_and_only_leads_hear_why(resource, lead, now, book):
+    medic = make_person("medic", requester=True, name="Mel Medic")
     shift = make_shift(resource, local(2026, 10, 12, 7), local(2026, 10, 12, 19), crew=[(medic, "paramedic")], now=now)
-    assert codes_of(lambda: book(medic, shift)) == "observer_is_crew"
+    # To a requester, being rostered reads as any other clash: naming colleagues cannot reveal the crew.
+    with pytest.raises(RuleViolation) as caught:
+        book(medic, shift)
+    assert (caught.value.code, caught.value.detail) == ("observer_overlap", "Mel Medic is not free at that time.")
+    lead.profile.is_requester = True
+    lead.profile.save(update_fields=["is_requester"])
+    assert codes_of(lambda: book(lead, shift, [medic])) == "observer_is_crew"
 
 
 def test_duplicate_booking_on_same_shift(requester, mentor, night, book):

@@ -160,7 +160,7 @@ class CalendarLinkView(GenericAPIView):
     @extend_schema(operation_id="calendar_link_create", request=None, responses={201: s.CalendarLinkSerializer})
     def post(self, request):
         token = services.issue_calendar_token(person=request.user, now=timezone.now())
-        response = Response(calendar_urls(token, request.build_absolute_uri("/")), status=status.HTTP_201_CREATED)
+        response = Response(calendar_urls(token), status=status.HTTP_201_CREATED)
         response["Referrer-Policy"] = "no-referrer"
         response["Cache-Control"] = "no-store"
         return response

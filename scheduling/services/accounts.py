@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
+from django.utils.translation import gettext
 
-from ..errors import Invalid, NotFound
+from ..errors import Invalid, NotFound, RuleViolation
 from ..models import ApiToken, SignInFailure
-from .base import write_transaction
+from .base import lock_persons, write_transaction
 
 API_TOKEN_PREFIX = "rlt_"
 MAX_TOKEN_NAME = 100
@@ -38,6 +39,14 @@ def issue_api_token(*, person, name: str = "", now: datetime) -> tuple[ApiToken,
         )
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write_transaction():
+        # Under the person's lock, so two requests at once cannot both make the last one allowed.
+        lock_persons([person.pk])
+        if tokens_of(person, now=now).count() >= settings.RIDEALONG_MAX_API_TOKENS:
+            raise RuleViolation(
+                gettext("You have %(n)s API tokens already. Revoke one you no longer use, then make another.")
+                % {"n": settings.RIDEALONG_MAX_API_TOKENS},
+                code="too_many_tokens",
+            )
         token = ApiToken.objects.create(
             person=person,
             name=name,

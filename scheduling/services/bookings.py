@@ -192,7 +192,8 @@ def request_booking(
             if fields:
                 raise Invalid("Some of the request is not valid.", fields=fields)
             crew = rules.active_crew(shift)
-            raise_if_any(rules.check_booking(shift=shift, observers=observers, now=now, new_request=True, crew=crew))
+            broken = rules.check_booking(shift=shift, observers=observers, now=now, new_request=True, crew=crew)
+            raise_if_any(access.rule_as_seen_by(actor, shift.station_id, broken))
             fits = rules.free_capacity(shift, held=shift.held_seats) >= len(observers)
             if not fits and not allow_waitlist:
                 raise rules.no_seats()
@@ -406,14 +407,10 @@ def consent_given(booking: Booking, consent: Consent, person, *, now: datetime, 
     """Record a crew member's consent, given by them or by their standing preference, and approve the
     booking if that was the last thing missing; who gave it stays private (SPEC §13)."""
     _record(consent, ConsentState.GIVEN, now, note, source)
-    record_step(
-        booking,
-        actor=person,
-        action="consent_given",
-        now=now,
-        code="preference" if source == ConsentSource.PREFERENCE else "",
-        actor_private=True,
-    )
+    if source != ConsentSource.PREFERENCE:
+        # A standing consent is recorded silently (SPEC §13): the booking's history gains nothing, as when
+        # the booking was made; the switch itself is in the person's own history.
+        record_step(booking, actor=person, action="consent_given", now=now, actor_private=True)
     settle(booking, actor=person, now=now, by_crew=True)
 
 
@@ -492,6 +489,8 @@ def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime) -> Bo
             action="outcome",
             now=now,
             code=outcome,
+            # Who recorded it is private when it was a crew member rather than a lead (SPEC §13).
+            actor_private=not access.sees_private(actor, booking.shift.station_id),
         )
     return booking
 

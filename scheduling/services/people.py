@@ -9,6 +9,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .. import rules
 from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, NotFound
@@ -191,9 +192,17 @@ def _check_preference(preference) -> None:
 def set_consent_preference(*, person, preference: str, now: datetime) -> None:
     """Change how a crew member is asked; `always` also gives the consents still waiting on them."""
     _check_preference(preference)
+
+    def apply(bookings: list[Booking]) -> None:
+        _apply_preference(person, preference, bookings, now)
+        # In the person's own history, not the bookings': standing consents are given silently (SPEC §13).
+        record_event(
+            booking=None, subject=person, actor=person, action="consent_preference_changed", now=now, note=preference
+        )
+
     change_with_bookings(
         lambda: _awaiting_consent(person, now) if preference == ConsentPreference.ALWAYS else [],
-        lambda bookings: _apply_preference(person, preference, bookings, now),
+        apply,
         extra_person_ids=[person.pk],
     )
 
@@ -340,16 +349,28 @@ def recheck_observer(*, person, now: datetime, actor=None) -> list[Booking]:
 
 def _cancel_lapsed(person, bookings: list[Booking], *, actor, now: datetime) -> list[Booking]:
     """Under the locks of `change_with_bookings`: cancel what the person's clearances or age no longer allow."""
-    lapsed = []
     observer = User.objects.select_related("profile").get(pk=person.pk)
+    ending = []
     for booking in bookings:
         if booking.status not in HELD_STATUSES or booking.shift.starts_at <= now:
             continue
         if not booking.places.filter(person=person, state=PlaceState.HELD).exists():
             continue
         broken = rules.check_clearances(booking.shift, [observer]) or rules.check_ages(booking.shift, [observer])
-        if not broken:
-            continue
+        if broken:
+            ending.append((booking, broken))
+    if actor is not None and not is_admin(actor):
+        # A lead records anyone's clearances, but ends ride-alongs only at the stations they lead.
+        elsewhere = [b for b, _ in ending if b.shift.station_id not in lead_station_ids(actor)]
+        if elsewhere:
+            raise Forbidden(
+                gettext(
+                    "This would cancel ride-alongs at stations you do not lead. Ask an admin, or a lead of "
+                    "those stations."
+                )
+            )
+    lapsed = []
+    for booking, broken in ending:
         end_booking(
             booking,
             to=BookingStatus.CANCELLED,

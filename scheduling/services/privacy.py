@@ -9,6 +9,7 @@ from django.db.models import Q
 from ..errors import Forbidden, InvalidTransition, NotFound
 from ..feed import forget_remembered_feeds
 from ..models import (
+    FINAL_STATUSES,
     LIVE_STATUSES,
     ApiToken,
     AuditEvent,
@@ -18,10 +19,13 @@ from ..models import (
     Consent,
     CrewMember,
     Feedback,
+    FeedState,
     FollowUp,
+    Notification,
     PlaceState,
     Profile,
     Reflection,
+    Station,
 )
 from .base import is_admin, lock_persons, record_event, write_transaction
 
@@ -69,6 +73,7 @@ def erase_person(*, person_id: int, actor, now: datetime) -> User:
             raise InvalidTransition(
                 f"This person is rostered on {upcoming} shift(s) still to come; take them off the rota first."
             )
+        former_names = {n for n in (person.profile.name, person.username, person.email) if n and len(n) > 2}
         person.username = f"erased-{person.pk}"
         person.email = ""
         person.first_name = person.last_name = ""
@@ -84,8 +89,43 @@ def erase_person(*, person_id: int, actor, now: datetime) -> User:
         CalendarToken.objects.filter(person=person).delete()
         person.groups.clear()
         person.user_permissions.clear()
+        _erase_traces(person, former_names)
         record_event(booking=None, subject=person, actor=actor, action="person_erased", now=now)
     return person
+
+
+def _erase_traces(person, former_names: set[str]) -> None:
+    """What else holds the person's data: their words, their name in e-mails, their remembered feed,
+    their place among a station's leads (README: what erasure keeps and why)."""
+    # Free text they wrote: cancellation reasons, consent notes, reflections, feedback, audit notes.
+    own_events = AuditEvent.objects.filter(Q(actor=person) | Q(subject=person)).exclude(note="")
+    ended_by_them = Booking.objects.filter(events__actor=person, events__to_status__in=[*FINAL_STATUSES]).values("pk")
+    Booking.objects.filter(pk__in=ended_by_them).exclude(status_note="").update(status_note="")
+    own_events.forget_notes()
+    Consent.objects.filter(person=person).exclude(note="").update(note="")
+    Reflection.objects.filter(author=person).update(text="")
+    Feedback.objects.filter(author=person).update(text="")
+    # E-mails to them go; e-mails naming them (to leads, crew, other observers) keep their ids but not the name.
+    Notification.objects.filter(recipient=person).delete()
+    mentions = Q()
+    for name in former_names:
+        mentions |= Q(subject__contains=name) | Q(body__contains=name) | Q(html__contains=name)
+    if former_names:
+        named = Q()
+        for name in former_names:
+            named |= Q(note__contains=name)
+        AuditEvent.objects.filter(named).exclude(note="").forget_notes()
+        for note in Notification.objects.filter(mentions):
+            for name in sorted(former_names, key=len, reverse=True):
+                note.subject = note.subject.replace(name, ERASED_NAME)
+                note.body = note.body.replace(name, ERASED_NAME)
+                note.html = note.html.replace(name, ERASED_NAME)
+            note.save(update_fields=["subject", "body", "html"])
+    FeedState.objects.filter(person_id=person.pk).delete()
+    # Serialised events may hold an observer's name; remembered answers are worked out again.
+    forget_remembered_feeds()
+    for station in Station.objects.filter(leads=person):
+        station.leads.remove(person)
 
 
 def forget_old_text(*, now: datetime) -> int:

@@ -64,6 +64,13 @@ def update_station(*, actor, station_id: int, now: datetime, **changes) -> Stati
         with write_transaction():
             station = Station.objects.select_for_update().get(pk=station_id)
             fields = [k for k in [*STATION_SETTINGS, "code"] if k in changes]
+            # Each setting's old and new value goes in the history: a setting stepped to probe who is how
+            # old (observer_too_young) or cleared is there for admins to see (SPEC §13).
+            changed = [
+                f"{key}: {getattr(station, key)} → {changes[key]}"
+                for key in fields
+                if getattr(station, key) != changes[key]
+            ]
             for key in fields:
                 setattr(station, key, changes[key])
             station.save(update_fields=fields or None)
@@ -81,7 +88,7 @@ def update_station(*, actor, station_id: int, now: datetime, **changes) -> Stati
                 actor=actor,
                 action="station_changed",
                 now=now,
-                note=", ".join(sorted(changes)),
+                note="; ".join([*changed, *(["leads"] if lead_ids is not None else [])]),
             )
     except IntegrityError as error:
         raise Invalid("A station with that code exists.", fields={"code": ["Already in use."]}) from error

@@ -26,3 +26,10 @@ def spaced(value: str) -> str:
 @register.filter
 def reason_text(code: str) -> str:
     return REASONS.get(code, spaced(code))
+
+
+@register.filter
+def quoted(text) -> str:
+    """People's own words in a plain-text e-mail, each line behind "> ", so they cannot pass for its own lines."""
+    lines = str(text or "").splitlines() or [""]
+    return "\n".join(f"  > {line}" for line in lines)

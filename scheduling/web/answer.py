@@ -89,9 +89,10 @@ def refused(request, reason: str):
 
 
 def private(response):
-    # The address holds a secret: no Referer leaves for other sites, and nothing is cached. (same-origin, not
-    # no-referrer: with no-referrer browsers send `Origin: null` on the page's own POST, which CSRF refuses.)
-    response["Referrer-Policy"] = "same-origin"
+    # The address holds a secret: a Referer carries only the origin, never the path, even to the page's own
+    # styles and scripts (whose requests a proxy logs). strict-origin, not no-referrer: with no-referrer
+    # browsers send `Origin: null` on the page's own POST, which CSRF refuses.
+    response["Referrer-Policy"] = "strict-origin"
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex"
     return response

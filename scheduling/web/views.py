@@ -1,5 +1,6 @@
 """Server-rendered pages (SPEC §10): thin views over the same services and selectors as the API."""
 
+import time as clock
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .. import access, selectors, services
@@ -470,7 +472,7 @@ def calendar_link_new(request):
     if request.method != "POST":
         return redirect("web:calendar")
     token = services.issue_calendar_token(person=request.user, now=_now())
-    response = render(request, "web/calendar_new.html", {"urls": calendar_urls(token, request.build_absolute_uri("/"))})
+    response = render(request, "web/calendar_new.html", {"urls": calendar_urls(token)})
     return secret_page(response)
 
 
@@ -479,6 +481,14 @@ def secret_page(response):
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "no-store"
     return response
+
+
+RECENT_SIGN_IN_SECONDS = 30 * 60
+
+
+def signed_in_recently(request) -> bool:
+    """Signed in (with a password or the organisation) in the last 30 minutes, in this session."""
+    return clock.time() - request.session.get("signed_in_at", 0) <= RECENT_SIGN_IN_SECONDS
 
 
 @login_required
@@ -495,6 +505,8 @@ def api_tokens(request):
             messages.success(request, "The token no longer works.")
         return redirect("web:api-tokens")
     context = {"form": form, "tokens": accounts.tokens_of(person, now=_now()), "secret": None}
+    if request.method == "POST" and form.is_valid() and not signed_in_recently(request):
+        form.add_error("name", _("Sign out and sign in again to make a token: a token needs a recent sign-in."))
     if request.method == "POST" and form.is_valid():
         try:
             token, secret = accounts.issue_api_token(person=person, name=form.cleaned_data["name"], now=_now())
@@ -504,7 +516,7 @@ def api_tokens(request):
             context.update(secret=secret, new=token)
             response = secret_page(render(request, "web/api_tokens.html", context))
             # The page's own forms must still pass CSRF's origin check (no-referrer sends `Origin: null`).
-            response["Referrer-Policy"] = "same-origin"
+            response["Referrer-Policy"] = "strict-origin"
             return response
     status = 400 if form.errors else 200
     return render(request, "web/api_tokens.html", context, status=status)
