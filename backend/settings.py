@@ -161,7 +161,9 @@ def env_networks(name: str) -> list:
     try:
         return [ipaddress.ip_network(value, strict=False) for value in env_list(name, [])]
     except ValueError as error:
-        raise ImproperlyConfigured(f"{name} must list IP addresses or networks (127.0.0.1, 10.0.0.0/8): {error}") from None
+        raise ImproperlyConfigured(
+            f"{name} must list IP addresses or networks (127.0.0.1, 10.0.0.0/8): {error}"
+        ) from None
 
 
 # The proxies whose X-Forwarded-For names the client (SPEC §16); none by default, so the header is ignored.

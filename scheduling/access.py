@@ -6,7 +6,19 @@ Anything a person may not see answers 404, the same as what does not exist, so e
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from .errors import Forbidden, NotFound
-from .models import LIVE_STATUSES, Booking, CrewMember, Place, PlaceState, Shift, Station
+from .models import (
+    LIVE_STATUSES,
+    Booking,
+    BookingStatus,
+    ConsentState,
+    CrewMember,
+    Place,
+    PlaceState,
+    Shift,
+    Station,
+)
+from .rules import not_free
+from .transitions import may_become
 
 MAX_ID = 2**62  # ids beyond what a bigint holds are simply not found
 
@@ -61,7 +73,6 @@ def rule_as_seen_by(person, station_id: int, violations: list) -> list:
     """
     if sees_private(person, station_id):
         return violations
-    from .rules import not_free
 
     return [
         not_free(v.data["observer_name"], v.data["observer"]) if v.code == "observer_is_crew" else v for v in violations
@@ -117,7 +128,7 @@ def bookings_for_listing(person) -> QuerySet[Booking]:
     return (
         bookings_visible_to(person)
         .select_related("shift__station", "shift__resource")
-        .prefetch_related(Prefetch("places", queryset=Place.objects.order_by("id")), "consents")
+        .prefetch_related(Prefetch("places", queryset=Place.objects.order_by("id")), "consents", "shift__crew_members")
     )
 
 
@@ -155,11 +166,6 @@ def cancels(person, booking: Booking) -> bool:
     )
 
 
-def may_cancel(person, booking: Booking) -> bool:
-    """Whether there is anything for this person to cancel: a live booking they may cancel."""
-    return booking.status in LIVE_STATUSES and cancels(person, booking)
-
-
 def held_observer_ids(booking: Booking) -> set[int]:
     """The observers whose places are held: on an approved booking, those who came (SPEC §14)."""
     return {p.person_id for p in booking.places.all() if p.state == PlaceState.HELD}
@@ -186,3 +192,45 @@ def may_record_outcome(person, booking: Booking) -> bool:
 
 def may_read_feedback(person, booking: Booking) -> bool:
     return may_reflect(person, booking) or is_crew_of(person, booking) or sees_private(person, booking.shift.station_id)
+
+
+class BookingAction:
+    """What a reader may do to a booking now: the names the API's `actions` list and the pages use."""
+
+    APPROVE = "approve"
+    DECLINE = "decline"
+    CANCEL = "cancel"
+    GIVE_CONSENT = "give_consent"
+    DECLINE_CONSENT = "decline_consent"
+    WITHDRAW_CONSENT = "withdraw_consent"
+    RECORD_OUTCOME = "record_outcome"
+    ALL = (APPROVE, DECLINE, CANCEL, GIVE_CONSENT, DECLINE_CONSENT, WITHDRAW_CONSENT, RECORD_OUTCOME)
+
+
+def booking_actions(person, booking: Booking, now) -> list[str]:
+    """The actions this reader may take on the booking now: permission, the transitions table, and the
+    shift's start and end, asked as the services ask them (SPEC §5.1, §6). Pages show these buttons only."""
+    before_start = now < booking.shift.starts_at
+    actions = []
+    if before_start and may_decide(person, booking):
+        if may_become(booking, BookingStatus.APPROVED) and not booking.lead_approved:
+            actions.append(BookingAction.APPROVE)
+        if may_become(booking, BookingStatus.DECLINED):
+            actions.append(BookingAction.DECLINE)
+    if before_start and may_become(booking, BookingStatus.CANCELLED) and cancels(person, booking):
+        actions.append(BookingAction.CANCEL)
+    # Only crew are asked for consent, so the booking's consents (at hand) answer most readers at once.
+    mine = next((c for c in booking.consents.all() if c.person_id == person.pk), None)
+    if before_start and booking.status in LIVE_STATUSES and mine is not None and is_crew_of(person, booking):
+        if mine.state == ConsentState.PENDING:
+            actions += [BookingAction.GIVE_CONSENT, BookingAction.DECLINE_CONSENT]
+        elif mine.state == ConsentState.GIVEN:
+            # Declining consent already given withdraws it, as the consent endpoint's `decline` does.
+            actions += [BookingAction.DECLINE_CONSENT, BookingAction.WITHDRAW_CONSENT]
+    if (
+        booking.status == BookingStatus.APPROVED
+        and now >= booking.shift.ends_at
+        and may_record_outcome(person, booking)
+    ):
+        actions.append(BookingAction.RECORD_OUTCOME)
+    return actions

@@ -89,7 +89,8 @@ class Station(models.Model):
 
 
 def is_night(starts_at: datetime, ends_at: datetime, tz) -> bool:
-    """A shift starting in the evening or small hours, or crossing local midnight."""
+    """The one night rule (SPEC §17): starting at 17:00 or later or before 05:00 local time, or crossing
+    local midnight. Shifts keep it in `Shift.is_night`, so lists and filters ask the same question."""
     start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
     return start.hour >= 17 or start.hour < 5 or end.date() != start.date()
 
@@ -137,6 +138,8 @@ class Shift(models.Model):
     ends_at = models.DateTimeField()
     # The date of starts_at in the station's time zone, kept for the per-day capacity rule.
     local_date = models.DateField()
+    # `is_night` of its times in the station's zone, kept so that SQL filters ask the same rule (SPEC §17).
+    is_night = models.BooleanField(default=False)
     observer_seats = models.PositiveIntegerField(default=1)
     # Observers holding a place, recounted under the shift's lock whenever a place changes state,
     # so that searches compare two columns instead of counting places row by row.
@@ -177,10 +180,6 @@ class Shift(models.Model):
     @property
     def local_end_date(self) -> date:
         return self.local_ends_at.date()
-
-    @property
-    def is_night(self) -> bool:
-        return is_night(self.starts_at, self.ends_at, self.station.tz)
 
     @property
     def label(self) -> str:

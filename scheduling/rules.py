@@ -344,25 +344,47 @@ def held_observers(shift: Shift, exclude_booking: Booking | None = None) -> int:
     return places.count()
 
 
+def seats_free(shift: Shift, *, held: int | None = None, day_held: int | None = None) -> int:
+    """Places a new party could take now: the lesser of the shift's free seats and its station's free
+    places that local date (SPEC §5.2 Capacity). The one answer the API, the pages and the services give.
+
+    `held` is the shift's held places (its counter by default); `day_held` the held places at the station
+    that local date, when the caller has them (a listing annotates them: `selectors.with_day_held`).
+    """
+    if held is None:
+        held = shift.held_seats
+    free = shift.observer_seats - held
+    daily = shift.station.max_observers_per_day
+    if daily is not None:
+        if day_held is None:
+            day_held = getattr(shift, "day_held", None)
+        if day_held is None:
+            day_held = day_places(shift).count()
+        free = min(free, daily - day_held)
+    return max(free, 0)
+
+
+def day_places(shift: Shift):
+    """Held places at the shift's station on its local date: what the daily cap counts."""
+    return Place.objects.filter(
+        state=PlaceState.HELD, shift__station_id=shift.station_id, shift__local_date=shift.local_date
+    ).order_by()
+
+
 def free_capacity(shift: Shift, exclude_booking: Booking | None = None, *, held: int | None = None) -> int:
-    """Places a new party could take: the lesser of the shift's and the station-day's free places.
+    """`seats_free` counted afresh under the caller's locks, leaving a booking's own places out when given.
 
     `held` is the shift's held-places counter when the caller read it under the shift's lock.
     """
     if held is None:
         held = held_observers(shift, exclude_booking)
-    free = shift.observer_seats - held
-    daily = shift.station.max_observers_per_day
-    if daily is not None:
-        day_places = Place.objects.filter(
-            state=PlaceState.HELD,
-            shift__station_id=shift.station_id,
-            shift__local_date=shift.local_date,
-        )
+    day_held = None
+    if shift.station.max_observers_per_day is not None:
+        places = day_places(shift)
         if exclude_booking is not None:
-            day_places = day_places.exclude(booking=exclude_booking)
-        free = min(free, daily - day_places.count())
-    return max(free, 0)
+            places = places.exclude(booking=exclude_booking)
+        day_held = places.count()
+    return seats_free(shift, held=held, day_held=day_held)
 
 
 def no_seats() -> RuleViolation:

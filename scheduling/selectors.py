@@ -3,12 +3,27 @@
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
 from .models import (
     Booking,
     ConsentPreference,
     CrewMember,
+    Place,
     PlaceState,
     Shift,
     ShiftStatus,
@@ -19,9 +34,31 @@ MAX_SHIFT = timedelta(hours=24)
 
 
 def shifts_for_listing() -> QuerySet[Shift]:
-    return Shift.objects.select_related("station", "resource").prefetch_related(
-        Prefetch("crew_members", queryset=CrewMember.objects.order_by("id"))
+    """Shifts as lists show them: station, resource, crew, and what `rules.seats_free` needs."""
+    return with_day_held(
+        Shift.objects.select_related("station", "resource").prefetch_related(
+            Prefetch("crew_members", queryset=CrewMember.objects.order_by("id"))
+        )
     )
+
+
+def day_held_expression():
+    """Held places at a shift's station on its local date (what the daily cap counts), as SQL."""
+    same_day = (
+        Place.objects.filter(
+            state=PlaceState.HELD, shift__station_id=OuterRef("station_id"), shift__local_date=OuterRef("local_date")
+        )
+        .order_by()
+        .values("shift__station_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(same_day, output_field=IntegerField()), 0)
+
+
+def with_day_held(qs: QuerySet[Shift]) -> QuerySet[Shift]:
+    """Each shift with `day_held`, so `rules.seats_free` answers a whole page without a query per shift."""
+    return qs.annotate(day_held=day_held_expression())
 
 
 def shifts_overlapping(qs: QuerySet[Shift], start: datetime | None, end: datetime | None) -> QuerySet[Shift]:
@@ -67,6 +104,11 @@ def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
         .filter(Q(station__suspended_until__isnull=True) | Q(starts_at__gte=F("station__suspended_until")))
         .exclude(Exists(never))
         .filter(held_seats__lt=F("observer_seats"))
+        # `rules.seats_free` > 0 in SQL: a free seat, and a free place that day under the station's cap.
+        .alias(day_held_now=day_held_expression())
+        .filter(
+            Q(station__max_observers_per_day__isnull=True) | Q(day_held_now__lt=F("station__max_observers_per_day"))
+        )
     )
 
 

@@ -33,7 +33,8 @@ def world():
     requester = make_person("feedreq", requester=True)
     station = make_station("FDC", name="Coalville", address="Broom Leys Road", leads=[lead])
     resource = make_resource(station, "DA31", seats=2)
-    start = (now + timedelta(days=3)).replace(hour=19, minute=0, second=0)
+    # Four days on at 19:00 UTC: at least 72 hours ahead (the notice) whatever the hour the suite runs at.
+    start = (now + timedelta(days=4)).replace(hour=19, minute=0, second=0)
     shift = make_shift(
         resource, start, start + timedelta(hours=12), crew=[(medic, "paramedic"), (tech, "technician")], now=now
     )

@@ -68,9 +68,11 @@ def test_the_sixth_attempt_is_refused_by_every_path_and_every_worker(server):
 
 def test_parallel_guesses_cannot_pass_the_limit_together(tmp_path_factory):
     """Eight wrong passwords at once, over four workers: at most five are checked, the rest are refused."""
-    with demo_server(tmp_path_factory.mktemp("parallel"), workers=4) as base:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            answers = list(pool.map(lambda n: token(base, "una", f"wrong-password-{n}")[0], range(8)))
+    with (
+        demo_server(tmp_path_factory.mktemp("parallel"), workers=4) as base,
+        ThreadPoolExecutor(max_workers=8) as pool,
+    ):
+        answers = list(pool.map(lambda n: token(base, "una", f"wrong-password-{n}")[0], range(8)))
     assert answers.count(400) <= 5 and answers.count(429) >= 3, answers
 
 

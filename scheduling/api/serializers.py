@@ -4,12 +4,13 @@ import zoneinfo
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import access
+from .. import access, rules
 from ..access import lead_station_ids
 from ..models import (
     AuditEvent,
@@ -284,7 +285,7 @@ class ShiftSerializer(StrictSerializer):
             "starts_at": local_iso(shift.starts_at, tz),
             "ends_at": local_iso(shift.ends_at, tz),
             "observer_seats": shift.observer_seats,
-            "seats_free": max(shift.observer_seats - shift.held_seats, 0),
+            "seats_free": rules.seats_free(shift),
             "status": shift.status,
             "crew": [{"person": c.person_id if show_names else None, "role": c.role} for c in crew],
         }
@@ -337,6 +338,10 @@ class BookingSerializer(serializers.Serializer):
     consent = serializers.ChoiceField(choices=[ConsentState.PENDING, ConsentState.GIVEN, ConsentState.DECLINED])
     consents = ConsentEntrySerializer(many=True, required=False, help_text="Leads and admins only.")
     outcome = serializers.ChoiceField(choices=Outcome.choices, allow_null=True)
+    actions = serializers.ListField(
+        child=serializers.ChoiceField(choices=access.BookingAction.ALL),
+        help_text="What the reader may do to this booking now; each is a POST to /bookings/{id}/<action>.",
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -358,6 +363,7 @@ class BookingSerializer(serializers.Serializer):
             "lead_approved": booking.lead_approved,
             "consent": consent_summary(consents),
             "outcome": booking.outcome or None,
+            "actions": access.booking_actions(viewer, booking, timezone.now()),
             "created_at": local_iso(booking.created_at, tz),
             "updated_at": local_iso(booking.updated_at, tz),
         }

@@ -12,6 +12,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from ..access import ensure_lead_or_admin, is_admin, is_lead_of, lead_station_ids  # noqa: F401 - used by services
 from ..errors import Busy, InvalidTransition, NotFound
 from ..models import AuditEvent, Booking, BookingStatus, CrewMember, Place, PlaceState, Shift, Station
+from ..transitions import ALLOWED_TRANSITIONS, may_become  # noqa: F401 - used by services
 
 User = get_user_model()
 T = TypeVar("T")
@@ -237,32 +238,6 @@ def record_step(booking: Booking, *, actor, action: str, now: datetime, **detail
         to_status=booking.status,
         **details,
     )
-
-
-ALLOWED_TRANSITIONS: dict[str, set[str]] = {
-    BookingStatus.PENDING: {
-        BookingStatus.APPROVED,
-        BookingStatus.DECLINED,
-        BookingStatus.CANCELLED,
-        BookingStatus.EXPIRED,
-        BookingStatus.WAITLISTED,
-    },
-    BookingStatus.APPROVED: {BookingStatus.PENDING, BookingStatus.CANCELLED, BookingStatus.WAITLISTED},
-    BookingStatus.WAITLISTED: {
-        BookingStatus.PENDING,
-        BookingStatus.DECLINED,
-        BookingStatus.CANCELLED,
-        BookingStatus.EXPIRED,
-    },
-    BookingStatus.DECLINED: set(),
-    BookingStatus.CANCELLED: set(),
-    BookingStatus.EXPIRED: set(),
-}
-
-
-def may_become(booking: Booking, to: str) -> bool:
-    """Whether the transitions table lets the booking move to `to` from where it is."""
-    return to in ALLOWED_TRANSITIONS[booking.status]
 
 
 def ensure_transition(booking: Booking, to: str, message: str = "") -> None:

@@ -22,6 +22,7 @@ from ..models import (
     Resource,
     Shift,
     ShiftStatus,
+    is_night,
 )
 from .base import ensure_lead_or_admin, lock_persons, lock_shift, move_booking, record_step, touch, write_transaction
 from .bookings import ask_crew, end_booking, promote_day, promote_waitlist, settle
@@ -119,6 +120,7 @@ def create_shift(
                 starts_at=starts_at,
                 ends_at=ends_at,
                 local_date=local_date_of(starts_at, resource.station),
+                is_night=is_night(starts_at, ends_at, resource.station.tz),
                 observer_seats=resource.observer_seats if observer_seats is None else observer_seats,
                 status=status,
             )
@@ -279,8 +281,9 @@ def _save_shift(shift: Shift, plan: _Plan) -> None:
     )
     shift.resource = plan.resource
     shift.local_date = local_date_of(plan.starts_at, shift.station)
+    shift.is_night = is_night(plan.starts_at, plan.ends_at, shift.station.tz)
     shift.external_ref = plan.external_ref
-    fields = ["starts_at", "ends_at", "observer_seats", "status", "resource", "local_date", "external_ref"]
+    fields = ["starts_at", "ends_at", "observer_seats", "status", "resource", "local_date", "is_night", "external_ref"]
     shift.save(update_fields=[*fields, "updated_at"])
 
 

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError
 
 from ..errors import Forbidden, Invalid
-from ..models import Resource, Shift, Station
+from ..models import Resource, Shift, Station, is_night
 from ..text import ensure_single_line
 from .base import ensure_lead_or_admin, is_admin, lock_persons, record_event, write_transaction
 from .bookings import promote_station
@@ -96,11 +96,12 @@ def update_station(*, actor, station_id: int, now: datetime, **changes) -> Stati
 
 
 def _redate_shifts(station: Station) -> None:
-    """A shift's local date is read in its station's zone, so a new zone can move it."""
-    shifts = list(Shift.objects.filter(station=station).only("pk", "starts_at", "local_date"))
+    """A shift's local date and night are read in its station's zone, so a new zone can move them."""
+    shifts = list(Shift.objects.filter(station=station).only("pk", "starts_at", "ends_at", "local_date", "is_night"))
     for shift in shifts:
         shift.local_date = shift.starts_at.astimezone(station.tz).date()
-    Shift.objects.bulk_update(shifts, ["local_date"], batch_size=500)
+        shift.is_night = is_night(shift.starts_at, shift.ends_at, station.tz)
+    Shift.objects.bulk_update(shifts, ["local_date", "is_night"], batch_size=500)
 
 
 def create_resource(

@@ -1,12 +1,10 @@
 """Server-rendered pages (SPEC §10): thin views over the same services and selectors as the API."""
 
 import time as clock
-from datetime import datetime, time, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from .. import access, selectors, services
+from .. import access, rules, selectors, services
 from ..access import is_admin, lead_station_ids
 from ..calendar import build_feed, calendar_urls
 from ..errors import BookingError, NotFound
@@ -88,17 +86,18 @@ def find_shifts(request):
         data = form.cleaned_data
         if data["station"]:
             qs = qs.filter(station=data["station"])
-        tz = timezone.get_current_timezone()
-        start = datetime.combine(data["date_from"], time.min, tz) if data["date_from"] else None
-        end = datetime.combine(data["date_to"] + timedelta(days=1), time.min, tz) if data["date_to"] else None
-        qs = selectors.shifts_overlapping(qs, start, end)
+        # By the local date a shift starts on (SPEC §10): a night belongs to the evening it starts.
+        if data["date_from"]:
+            qs = qs.filter(local_date__gte=data["date_from"])
+        if data["date_to"]:
+            qs = qs.filter(local_date__lte=data["date_to"])
         if data["time_of_day"]:
-            # Nights start in the evening; days in the morning (station time, at most a few hours apart).
-            qs = qs.filter(is_night_flag(data["time_of_day"] == "night"))
+            # The one night rule, kept on each shift in its station's zone (models.is_night).
+            qs = qs.filter(is_night=data["time_of_day"] == "night")
     page = Paginator(qs.order_by("starts_at", "id"), SHIFTS_PER_PAGE).get_page(request.GET.get("page"))
     days: dict = {}
     for shift in page:
-        shift.seats_free = max(shift.observer_seats - shift.held_seats, 0)
+        shift.seats_free = rules.seats_free(shift)
         shift.closed = selectors.why_closed(shift, now)
         shift.roles = [c.get_role_display() for c in shift.crew_members.all() if c.active]
         days.setdefault(shift.local_starts_at.date(), []).append(shift)
@@ -114,18 +113,12 @@ def find_shifts(request):
     return render(request, "web/shifts.html", context)
 
 
-def is_night_flag(night: bool) -> Q:
-    """Night shifts in SQL, as models.is_night says: starting at 17:00 or later, or before 05:00, local time."""
-    condition = Q(starts_at__hour__gte=17) | Q(starts_at__hour__lt=5)
-    return condition if night else ~condition
-
-
 @login_required
 def request_booking(request, shift_id):
     shift = selectors.shifts_for_listing().filter(pk=shift_id).first()
     if shift is None:
         return render(request, "web/not_found.html", status=404)
-    shift.seats_free = max(shift.observer_seats - shift.held_seats, 0)
+    shift.seats_free = rules.seats_free(shift)
     if not request.user.profile.is_requester:
         messages.error(request, "Only requesters can ask for ride-alongs. Ask an admin to make you one.")
         return redirect("web:shifts")
@@ -208,9 +201,8 @@ def booking_detail(request, pk):
         "live": live,
         "observers": [display_name(o) for o in observers],
         "consents": booking.consents.select_related("person__profile") if private else None,
-        "may_decide": access.may_decide(person, booking)
-        and booking.status in (BookingStatus.PENDING, BookingStatus.WAITLISTED),
-        "may_cancel": access.may_cancel(person, booking) and now < booking.shift.starts_at,
+        # The buttons are the actions the services accept from this reader now (access.booking_actions).
+        "actions": access.booking_actions(person, booking, now),
         "my_consent": my_consent,
         "reason_form": ReasonForm(),
         "cancel_form": OptionalReasonForm(),
