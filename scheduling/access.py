@@ -12,6 +12,7 @@ from .models import (
     BookingStatus,
     ConsentState,
     CrewMember,
+    OpenRequest,
     Place,
     PlaceState,
     Shift,
@@ -234,3 +235,27 @@ def booking_actions(person, booking: Booking, now) -> list[str]:
     ):
         actions.append(BookingAction.RECORD_OUTCOME)
     return actions
+
+
+def open_requests_visible_to(person) -> QuerySet[OpenRequest]:
+    """The requester and its observers see theirs; leads their stations'; admins all (SPEC §17)."""
+    qs = OpenRequest.objects.select_related("station").prefetch_related("observers")
+    if is_admin(person):
+        return qs
+    mine = Q(requested_by=person) | Q(
+        pk__in=OpenRequest.observers.through.objects.filter(user=person).values("openrequest_id")
+    )
+    return qs.filter(mine | Q(station_id__in=lead_station_ids(person)))
+
+
+def access_open_request(person, request_id, *, suggestions: bool = False) -> OpenRequest:
+    """The open request if the person may see it (its suggestions: only the station's leads and admins);
+    otherwise 404, the same as for one that does not exist."""
+    try:
+        request_id = int(request_id)
+    except (TypeError, ValueError):
+        raise NotFound("No request with that id.") from None
+    found = open_requests_visible_to(person).filter(pk=request_id).first() if 0 < request_id < MAX_ID else None
+    if found is None or (suggestions and not leads_or_admin(person, found.station_id)):
+        raise NotFound("No request with that id.")
+    return found

@@ -75,6 +75,10 @@ class Station(models.Model):
     min_observer_age = models.PositiveIntegerField(default=18)
     suspended_until = models.DateTimeField(null=True, blank=True)
     suspension_reason = models.CharField(max_length=2000, blank=True)
+    # False: observers ask for a date and the station places them (SPEC §17); True: they may pick a shift.
+    allow_shift_choice = models.BooleanField(default=True)
+    # An open request is placed at once on its fairest suggestion, with the system as actor (SPEC §17).
+    auto_place_requests = models.BooleanField(default=False)
     leads = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="lead_of")
 
     class Meta:
@@ -285,6 +289,10 @@ class Booking(models.Model):
     updated_at = models.DateTimeField()
     # When the status last changed: cancelled events leave the feed 14 days after it.
     status_changed_at = models.DateTimeField()
+    # The open request it was placed for (SPEC §17), if any: its end moves the request on.
+    from_request = models.ForeignKey(
+        "OpenRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="bookings"
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -362,6 +370,47 @@ class Consent(models.Model):
         return f"{self.person}: {self.state}"
 
 
+class TimeOfDay(models.TextChoices):
+    DAY = "day", "Day"
+    NIGHT = "night", "Night"
+    ANY = "any", "Day or night"
+
+
+class OpenRequestStatus(models.TextChoices):
+    OPEN = "open", "Being placed"
+    PLACED = "placed", "Placed on a shift"
+    CLOSED = "closed", "Closed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    LAPSED = "lapsed", "Lapsed"
+
+
+class OpenRequest(models.Model):
+    """Observers asking for a date at a station, to be placed by it on a shift (SPEC §17)."""
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="open_requests")
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="open_requests")
+    from_date = models.DateField()
+    to_date = models.DateField()
+    time_of_day = models.CharField(max_length=8, choices=TimeOfDay.choices, default=TimeOfDay.ANY)
+    resource_kind = models.CharField(max_length=32, choices=ResourceKind.choices, null=True, blank=True)
+    observers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="asked_dates")
+    purpose = models.TextField(max_length=2000)
+    status = models.CharField(max_length=12, choices=OpenRequestStatus.choices, default=OpenRequestStatus.OPEN)
+    booking = models.ForeignKey("Booking", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    close_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["station", "status"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(to_date__gte=models.F("from_date")), name="open_request_dates")
+        ]
+
+    def __str__(self) -> str:
+        return f"Open request {self.pk} at {self.station_id}, {self.from_date} to {self.to_date}"
+
+
 class AuditQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise PermissionError("Audit events are never changed.")
@@ -378,6 +427,9 @@ class AuditEvent(models.Model):
     """Append-only. A PostgreSQL trigger refuses UPDATE and DELETE as well (migration 0002)."""
 
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    open_request = models.ForeignKey(
+        OpenRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
     station = models.ForeignKey(Station, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     # The person an event is about when it is not a booking's (a clearance recorded or removed, §13).
     subject = models.ForeignKey(

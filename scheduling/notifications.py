@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from .models import Booking, BookingStatus, ConsentState, Notification, PlaceState, display_name
 
@@ -23,6 +24,7 @@ SUBJECTS = {
     "action_due": "Action due today: {label}",
     "action_overdue": "Action still open: {label}",
     "observer_left": "An observer left the ride-along: {label}",
+    "request_placed": "Your ride-along is placed: {label}",
 }
 
 LINES = {
@@ -41,6 +43,8 @@ LINES = {
     "action_due": "An action you agreed after this ride-along is due today.",
     "action_overdue": "An action you agreed after this ride-along was due a week ago and is still open.",
     "observer_left": "An observer has left this ride-along; the others still have their places.",
+    "request_placed": "The station has placed your request on this shift. The crew are being asked to host you; "
+    "you will hear when it is confirmed.",
 }
 
 
@@ -193,6 +197,93 @@ def ask_station(booking: Booking, *, now: datetime, consents=None) -> None:
         consents = booking.consents.select_related("person__profile")
     asked = [c.person for c in consents if c.state == ConsentState.PENDING]
     queue(booking, "consent_requested", asked, now=now)
+
+
+REQUEST_MAIL = {
+    # kind: (subject, first line, the page it links to)
+    "request_new": (
+        _("A request for a date needs placing: {station}"),
+        _("Observers have asked for a date at your station. Choose a shift for them."),
+        "web:station-requests",
+    ),
+    "request_again": (
+        _("Being placed again: {station}"),
+        _(
+            "The shift we tried did not work out, so the station is placing your request again. "
+            "You do not need to do anything."
+        ),
+        "web:bookings",
+    ),
+    "request_again_leads": (
+        _("A request needs placing again: {station}"),
+        _("A request your station placed needs placing again on another shift."),
+        "web:station-requests",
+    ),
+    "request_closed": (
+        _("Your request for a date is closed: {station}"),
+        _("The station has closed your request for a date."),
+        "web:bookings",
+    ),
+    "request_lapsed": (
+        _("Your request for a date has lapsed: {station}"),
+        _(
+            "None of the dates you asked for can still be booked, so your request has lapsed. "
+            "You can ask for other dates."
+        ),
+        "web:ask-date",
+    ),
+}
+
+
+def request_window(request) -> str:
+    first, last = request.from_date, request.to_date
+    if first == last:
+        return f"{first:%a} {first.day} {first:%b %Y}"
+    return f"{first:%a} {first.day} {first:%b} to {last:%a} {last.day} {last:%b %Y}"
+
+
+def queue_about_request(request, kind: str, recipients, *, now: datetime, note: str = "") -> None:
+    """E-mails about an open request (SPEC §17), in the caller's transaction. They name the station and the
+    dates asked for, never a shift tried or a crew."""
+    from django.template.loader import render_to_string
+
+    subject, line, page = REQUEST_MAIL[kind]
+    observers = [display_name(p) for p in request.observers.all()]
+    rows, seen = [], set()
+    for person in recipients:
+        if person is None or person.pk in seen or not person.email:
+            continue
+        seen.add(person.pk)
+        context = {
+            "name": display_name(person),
+            "headline": line,
+            "todo": "",
+            "label_title": _("Dates"),
+            "label": request_window(request),
+            "when": f"{request.get_time_of_day_display()}, {request_window(request)}",
+            "where": request.station.name,
+            "observers": ", ".join(observers),
+            "purpose": request.purpose,
+            "note": note,
+            "note_label": _("Reason"),
+            "links": [],
+            "booking_url": settings.SITE_URL + reverse(page),
+            "page_label": _("See it in Ridealong"),
+            "kind": kind,
+        }
+        rows.append(
+            Notification(
+                recipient=person,
+                booking=None,
+                kind=kind,
+                subject=" ".join(str(subject).format(station=request.station.name).split())[:300],
+                body=render_to_string("email/message.txt", context),
+                html=render_to_string("email/message.html", context),
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    Notification.objects.bulk_create(rows)
 
 
 __all__ = ["ask_station", "display_name", "queue", "tell_parties"]

@@ -4,6 +4,7 @@ Services call these under the locks they took; nothing else decides whether a bo
 """
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
@@ -79,6 +80,18 @@ def check_suspension(shift: Shift) -> list[RuleViolation]:
             RuleViolation(
                 f"Observations at {shift.station.name} are suspended until {local:%d %b %Y %H:%M}.",
                 code="station_suspended",
+            )
+        ]
+    return []
+
+
+def check_shift_choice(shift: Shift) -> list[RuleViolation]:
+    if not shift.station.allow_shift_choice:
+        return [
+            RuleViolation(
+                gettext("%(station)s places observers itself: ask for a date instead of choosing a shift.")
+                % {"station": shift.station.name},
+                code="shift_choice_off",
             )
         ]
     return []
@@ -231,22 +244,25 @@ def check_ages(shift: Shift, observers: Sequence) -> list[RuleViolation]:
     return []
 
 
-def check_observer_limits(shift: Shift, observers: Sequence, exclude_booking: Booking | None) -> list[RuleViolation]:
+def check_observer_limits(
+    shift: Shift, observers: Sequence, exclude_booking: Booking | None, counts: dict[int, int] | None = None
+) -> list[RuleViolation]:
     limit = shift.station.observer_limit_365d
     if limit is None:
         return []
-    places = Place.objects.filter(
-        person__in=observers,
-        state=PlaceState.HELD,
-        shift__station_id=shift.station_id,
-        starts_at__gte=shift.starts_at - OBSERVER_LIMIT_WINDOW,
-        starts_at__lte=shift.starts_at,
-    )
-    if exclude_booking is not None:
-        places = places.exclude(booking=exclude_booking)
-    counts = dict(
-        places.values("person_id").annotate(n=Count("booking_id", distinct=True)).values_list("person_id", "n")
-    )
+    if counts is None:
+        places = Place.objects.filter(
+            person__in=observers,
+            state=PlaceState.HELD,
+            shift__station_id=shift.station_id,
+            starts_at__gte=shift.starts_at - OBSERVER_LIMIT_WINDOW,
+            starts_at__lte=shift.starts_at,
+        )
+        if exclude_booking is not None:
+            places = places.exclude(booking=exclude_booking)
+        counts = dict(
+            places.values("person_id").annotate(n=Count("booking_id", distinct=True)).values_list("person_id", "n")
+        )
     for person in observers:
         if counts.get(person.pk, 0) + 1 > limit:
             return [
@@ -257,6 +273,30 @@ def check_observer_limits(shift: Shift, observers: Sequence, exclude_booking: Bo
                 )
             ]
     return []
+
+
+def hosting_starts(shift: Shift, person_ids: list[int], exclude_booking: Booking | None) -> dict[int, list[datetime]]:
+    """For each crew member, the starts of the held bookings they host within 28 days either side."""
+    bookings = Booking.objects.filter(
+        status__in=HELD_STATUSES,
+        shift__crew_members__person__in=person_ids,
+        shift__crew_members__active=True,
+        shift__starts_at__gt=shift.starts_at - HOSTING_WINDOW,
+        shift__starts_at__lt=shift.starts_at + HOSTING_WINDOW,
+    )
+    if exclude_booking is not None:
+        bookings = bookings.exclude(pk=exclude_booking.pk)
+    starts: dict[int, list[datetime]] = {}
+    for person_id, starts_at in bookings.values_list("shift__crew_members__person_id", "shift__starts_at"):
+        starts.setdefault(person_id, []).append(starts_at)
+    return starts
+
+
+def crew_load(shift: Shift, crew: Sequence[CrewMember], hosting: dict[int, list[datetime]]) -> int:
+    """The most held bookings any of the shift's crew hosts in the 28 days from 14 days before its start
+    (SPEC §17): the fairest shift asks least of its busiest crew member."""
+    start, end = shift.starts_at - HOSTING_WINDOW / 2, shift.starts_at + HOSTING_WINDOW / 2
+    return max((sum(1 for t in hosting.get(c.person_id, []) if start <= t < end) for c in crew), default=0)
 
 
 def busiest_window(starts: list[datetime], around: datetime) -> int:
@@ -270,23 +310,21 @@ def busiest_window(starts: list[datetime], around: datetime) -> int:
 
 
 def check_crew_hosting(
-    shift: Shift, crew: Sequence[CrewMember], exclude_booking: Booking | None
+    shift: Shift,
+    crew: Sequence[CrewMember],
+    exclude_booking: Booking | None,
+    hosting: dict[int, list[datetime]] | None = None,
 ) -> list[RuleViolation]:
     limit = shift.station.crew_hosting_limit
     if limit is None or not crew:
         return []
-    bookings = Booking.objects.filter(
-        status__in=HELD_STATUSES,
-        shift__crew_members__person__in=[c.person_id for c in crew],
-        shift__crew_members__active=True,
-        shift__starts_at__gt=shift.starts_at - HOSTING_WINDOW,
-        shift__starts_at__lt=shift.starts_at + HOSTING_WINDOW,
-    )
-    if exclude_booking is not None:
-        bookings = bookings.exclude(pk=exclude_booking.pk)
-    starts: dict[int, list[datetime]] = {}
-    for person_id, starts_at in bookings.values_list("shift__crew_members__person_id", "shift__starts_at"):
-        starts.setdefault(person_id, []).append(starts_at)
+    if hosting is not None:
+        starts = {
+            person_id: [t for t in times if shift.starts_at - HOSTING_WINDOW < t < shift.starts_at + HOSTING_WINDOW]
+            for person_id, times in hosting.items()
+        }
+    else:
+        starts = hosting_starts(shift, [c.person_id for c in crew], exclude_booking)
     for member in crew:
         if busiest_window(starts.get(member.person_id, []), shift.starts_at) > limit:
             return [
@@ -299,6 +337,74 @@ def check_crew_hosting(
     return []
 
 
+@dataclass
+class Known:
+    """What the rules read about one party and many shifts, fetched once (open-request suggestions, §17).
+
+    `places`: the party's held and waiting places as (person, shift, station, booking, state, starts, ends),
+    from a year before the first shift to the last; `clearances`: theirs; `hosting`: for each crew member
+    of the shifts, the starts of the held bookings they host around them.
+    """
+
+    places: list[tuple]
+    clearances: list[Clearance]
+    hosting: dict[int, list[datetime]]
+
+    def clashes(self, shift: Shift) -> list[tuple[int, int]]:
+        """`observer_places` for one shift, from what is known."""
+        return [
+            (person_id, shift_id)
+            for person_id, shift_id, _, _, state, starts_at, ends_at in self.places
+            if shift_id == shift.pk
+            or (state == PlaceState.HELD and overlaps(starts_at, ends_at, shift.starts_at, shift.ends_at))
+        ]
+
+    def observer_counts(self, shift: Shift) -> dict[int, int]:
+        """`check_observer_limits`' counts for one shift, from what is known."""
+        since = shift.starts_at - OBSERVER_LIMIT_WINDOW
+        seen = {
+            (person_id, booking_id)
+            for person_id, _, station_id, booking_id, state, starts_at, _ in self.places
+            if state == PlaceState.HELD and station_id == shift.station_id and since <= starts_at <= shift.starts_at
+        }
+        counts: dict[int, int] = {}
+        for person_id, _ in seen:
+            counts[person_id] = counts.get(person_id, 0) + 1
+        return counts
+
+
+def load_known(shifts: Sequence[Shift], observers: Sequence) -> Known:
+    """`Known` for these shifts (their crew prefetched) and this party, in three queries."""
+    if not shifts:
+        return Known([], [], {})
+    first = min(s.starts_at for s in shifts)
+    last = max(s.ends_at for s in shifts)
+    places = list(
+        Place.objects.filter(
+            person_id__in=[o.pk for o in observers],
+            state__in=[PlaceState.HELD, PlaceState.WAITLISTED],
+            starts_at__gte=first - OBSERVER_LIMIT_WINDOW - timedelta(days=1),
+            starts_at__lt=last,
+        )
+        .order_by()
+        .values_list("person_id", "shift_id", "shift__station_id", "booking_id", "state", "starts_at", "ends_at")
+    )
+    required = list(settings.RIDEALONG_REQUIRED_CLEARANCES)
+    clearances = list(Clearance.objects.filter(person_id__in=[o.pk for o in observers], kind__in=required).order_by())
+    crew_ids = {c.person_id for s in shifts for c in s.crew_members.all() if c.active}
+    hosting: dict[int, list[datetime]] = {}
+    rows = Booking.objects.filter(
+        status__in=HELD_STATUSES,
+        shift__crew_members__person__in=sorted(crew_ids),
+        shift__crew_members__active=True,
+        shift__starts_at__gt=first - HOSTING_WINDOW,
+        shift__starts_at__lt=last + HOSTING_WINDOW,
+    ).values_list("shift__crew_members__person_id", "shift__starts_at")
+    for person_id, starts_at in rows:
+        hosting.setdefault(person_id, []).append(starts_at)
+    return Known(places, clearances, hosting)
+
+
 def check_booking(
     *,
     shift: Shift,
@@ -307,14 +413,20 @@ def check_booking(
     new_request: bool,
     exclude_booking: Booking | None = None,
     crew: Sequence[CrewMember] | None = None,
+    placed: bool = False,
+    known: Known | None = None,
 ) -> list[RuleViolation]:
-    """Every rule of §5.2 but capacity, in a fixed order; the first failure comes first."""
+    """Every rule of §5.2 but capacity, in a fixed order; the first failure comes first.
+
+    `placed`: the station chose the shift (§17), so whether observers may choose one does not apply.
+    `known`: the rows the rules read, fetched beforehand for many shifts (`load_known`).
+    """
     if crew is None:
         crew = active_crew(shift)
     clashes: list[tuple[int, int]] = []
 
     def fetch_clashes():
-        clashes.extend(observer_places(shift, observers, exclude_booking))
+        clashes.extend(known.clashes(shift) if known else observer_places(shift, observers, exclude_booking))
         return check_duplicates(shift, observers, exclude_booking, clashes)
 
     checks = [
@@ -322,13 +434,16 @@ def check_booking(
         lambda: check_not_started(shift, now),
         lambda: check_notice(shift, now) if new_request else [],
         lambda: check_suspension(shift),
+        lambda: check_shift_choice(shift) if new_request and not placed else [],
         lambda: check_observers_not_crew(crew, observers),
         fetch_clashes,
         lambda: check_overlaps(shift, observers, exclude_booking, clashes),
-        lambda: check_clearances(shift, observers),
+        lambda: check_clearances(shift, observers, known.clearances if known else None),
         lambda: check_ages(shift, observers),
-        lambda: check_observer_limits(shift, observers, exclude_booking),
-        lambda: check_crew_hosting(shift, crew, exclude_booking),
+        lambda: check_observer_limits(
+            shift, observers, exclude_booking, known.observer_counts(shift) if known else None
+        ),
+        lambda: check_crew_hosting(shift, crew, exclude_booking, known.hosting if known else None),
     ]
     for check in checks:
         violations = check()

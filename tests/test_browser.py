@@ -32,6 +32,13 @@ pytestmark = [
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def _links_to_the_live_server(request, settings):
+    # Links in pages, e-mails and feeds come from SITE_URL only (never the Host header): here, the live server.
+    if "live_server" in request.fixturenames:
+        settings.SITE_URL = request.getfixturevalue("live_server").url
+
+
 @pytest.fixture
 def story(db):
     """The demo's cast: a night shift five days out with two seats, its crew, the lead and two observers."""

@@ -210,6 +210,8 @@ class StationSerializer(StrictSerializer):
     crew_hosting_limit = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
     observer_limit_365d = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
     min_observer_age = serializers.IntegerField(min_value=0, max_value=120, required=False)
+    allow_shift_choice = serializers.BooleanField(required=False)
+    auto_place_requests = serializers.BooleanField(required=False)
     suspended_until = serializers.DateTimeField(read_only=True, allow_null=True)
     suspension_reason = serializers.CharField(read_only=True, allow_null=True)
     leads = serializers.ListField(
@@ -228,6 +230,8 @@ class StationSerializer(StrictSerializer):
             "crew_hosting_limit": station.crew_hosting_limit,
             "observer_limit_365d": station.observer_limit_365d,
             "min_observer_age": station.min_observer_age,
+            "allow_shift_choice": station.allow_shift_choice,
+            "auto_place_requests": station.auto_place_requests,
             "suspended_until": local_iso(station.suspended_until, station.tz),
             "suspension_reason": station.suspension_reason or None,
             "leads": sorted(u.pk for u in station.leads.all()),

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import views
+from . import open_requests, views
 
 v1 = [
     path("auth/token", views.TokenView.as_view(), name="api-token"),
@@ -39,6 +39,16 @@ v1 = [
     path("bookings/<int:pk>/actions", views.ActionListView.as_view(), name="api-booking-actions"),
     path("bookings/<int:pk>/feedback", views.FeedbackView.as_view(), name="api-booking-feedback"),
     path("actions/<int:pk>", views.ActionDetailView.as_view(), name="api-action"),
+    path("open-requests", open_requests.OpenRequestListView.as_view(), name="api-open-requests"),
+    path("open-requests/<int:pk>", open_requests.OpenRequestDetailView.as_view(), name="api-open-request"),
+    path(
+        "open-requests/<int:pk>/suggestions",
+        open_requests.SuggestionListView.as_view(),
+        name="api-open-request-suggestions",
+    ),
+    path("open-requests/<int:pk>/withdraw", open_requests.WithdrawView.as_view(), name="api-open-request-withdraw"),
+    path("open-requests/<int:pk>/close", open_requests.CloseView.as_view(), name="api-open-request-close"),
+    path("open-requests/<int:pk>/place", open_requests.PlaceView.as_view(), name="api-open-request-place"),
 ]
 
 urlpatterns = [

@@ -1,6 +1,6 @@
 """Every write in Ridealong goes through these functions (STYLE.md: one place for each rule)."""
 
-from . import accounts, after
+from . import accounts, after, open_requests
 from .base import is_admin, is_lead_of, lead_station_ids, write_transaction
 from .bookings import (
     approve_booking,
@@ -37,6 +37,7 @@ from .stations import create_resource, create_station, update_resource, update_s
 __all__ = [
     "accounts",
     "after",
+    "open_requests",
     "UNSET",
     "ShiftChange",
     "create_resource",

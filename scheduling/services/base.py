@@ -211,11 +211,13 @@ def record_event(
     station: Station | None = None,
     subject=None,
     actor_private: bool = False,
+    open_request=None,
 ) -> AuditEvent:
     return AuditEvent.objects.create(
         booking=booking,
         station=station,
         subject=subject,
+        open_request=open_request,
         actor=actor,
         action=action,
         at=now,

@@ -123,9 +123,20 @@ def end_booking(
     """
     freed = booking.status in HELD_STATUSES
     move_booking(booking, to=to, actor=actor, action=action, now=now, code=code, note=note, actor_private=actor_private)
-    notifications.tell_parties(booking, tell, now=now, note=note if told_note is None else told_note)
+    if booking.from_request_id is None or code != "crew_declined":
+        # A placed request's decline is told as "being placed again", naming no shift (SPEC §17).
+        notifications.tell_parties(booking, tell, now=now, note=note if told_note is None else told_note)
     if freed and promote:
         promote_waitlist(booking.shift, now=now)
+    if booking.from_request_id is not None:
+        # A placed request follows its booking (SPEC §17): open again after a crew decline, else closed.
+        for follow in BOOKING_ENDED:
+            follow(booking, now=now)
+
+
+# What else follows a booking's end. services/requests.py adds the open requests' follower here, so that
+# this module need not import the one built on it.
+BOOKING_ENDED: list = []
 
 
 def _validate_request(requested_by, observer_ids, purpose: str) -> tuple[dict[str, list[str]], list]:
@@ -165,6 +176,69 @@ def _shift_problems(seats: int | None, observers: list) -> dict[str, list[str]]:
     return {}
 
 
+def hold_new_booking(
+    shift: Shift,
+    crew: list[CrewMember],
+    *,
+    requested_by,
+    observers: list,
+    purpose: str,
+    allow_waitlist: bool,
+    fits: bool,
+    actor,
+    now: datetime,
+    placed_by=None,
+    from_request=None,
+) -> Booking:
+    """Write a new booking whose rules passed, under the caller's `lock_shift`: pending if it `fits`, else
+    waitlisted; its places, the shift's counter, the crew's consents, its event and its e-mails.
+
+    `placed_by`: the lead who chose the shift for an open request (§17), whose approval comes with it
+    (None with `from_request` set: the system placed it).
+    """
+    status = BookingStatus.PENDING if fits else BookingStatus.WAITLISTED
+    booking = Booking.objects.create(
+        shift=shift,
+        requested_by=requested_by,
+        purpose=purpose.strip(),
+        allow_waitlist=allow_waitlist,
+        status=status,
+        lead_approved=from_request is not None,
+        lead_approved_by=placed_by,
+        from_request=from_request,
+        created_at=now,
+        updated_at=now,
+        status_changed_at=now,
+    )
+    places = Place.objects.bulk_create(
+        [
+            Place(
+                booking=booking,
+                person=o,
+                shift=shift,
+                starts_at=shift.starts_at,
+                ends_at=shift.ends_at,
+                state=PlaceState.HELD if fits else PlaceState.WAITLISTED,
+            )
+            for o in observers
+        ]
+    )
+    if fits:
+        # Under the shift's lock the counter is exact: add the places just held.
+        shift.held_seats += len(places)
+        Shift.objects.filter(pk=shift.pk).update(held_seats=shift.held_seats)
+    consents = ask_crew(booking, crew, now, new=True)
+    remember_related(booking, places=places, consents=consents)
+    record_event(booking=booking, actor=actor, action="requested", now=now, to_status=status)
+    if from_request is not None:
+        record_step(booking, actor=placed_by, action="placed", now=now)
+    if fits:
+        notifications.ask_station(booking, now=now, consents=consents)
+    else:
+        notifications.tell_parties(booking, "waitlisted", now=now)
+    return booking
+
+
 def request_booking(
     *,
     actor,
@@ -197,41 +271,17 @@ def request_booking(
             fits = rules.free_capacity(shift, held=shift.held_seats) >= len(observers)
             if not fits and not allow_waitlist:
                 raise rules.no_seats()
-            status = BookingStatus.PENDING if fits else BookingStatus.WAITLISTED
-            booking = Booking.objects.create(
-                shift=shift,
+            booking = hold_new_booking(
+                shift,
+                crew,
                 requested_by=actor,
-                purpose=purpose.strip(),
+                observers=observers,
+                purpose=purpose,
                 allow_waitlist=allow_waitlist,
-                status=status,
-                created_at=now,
-                updated_at=now,
-                status_changed_at=now,
+                fits=fits,
+                actor=actor,
+                now=now,
             )
-            places = Place.objects.bulk_create(
-                [
-                    Place(
-                        booking=booking,
-                        person=o,
-                        shift=shift,
-                        starts_at=shift.starts_at,
-                        ends_at=shift.ends_at,
-                        state=PlaceState.HELD if fits else PlaceState.WAITLISTED,
-                    )
-                    for o in observers
-                ]
-            )
-            if fits:
-                # Under the shift's lock the counter is exact: add the places just held.
-                shift.held_seats += len(places)
-                Shift.objects.filter(pk=shift.pk).update(held_seats=shift.held_seats)
-            consents = ask_crew(booking, crew, now, new=True)
-            remember_related(booking, places=places, consents=consents)
-            record_event(booking=booking, actor=actor, action="requested", now=now, to_status=status)
-            if fits:
-                notifications.ask_station(booking, now=now, consents=consents)
-            else:
-                notifications.tell_parties(booking, "waitlisted", now=now)
     except IntegrityError as error:
         # The database's own guards (one live place per shift, no overlapping held places) caught a race.
         if "one_live_place_per_observer_per_shift" in str(error) or "UNIQUE" in str(error).upper():

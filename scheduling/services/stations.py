@@ -14,6 +14,8 @@ from .bookings import promote_station
 User = get_user_model()
 
 STATION_SETTINGS = [
+    "allow_shift_choice",
+    "auto_place_requests",
     "name",
     "address",
     "timezone",

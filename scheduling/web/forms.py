@@ -10,9 +10,10 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ..auth import locked_until, password_sign_in_off
-from ..models import BookingStatus, ConsentPreference, Resource, Station
+from ..models import BookingStatus, ConsentPreference, Resource, ResourceKind, Station, TimeOfDay
 
 User = get_user_model()
 
@@ -237,3 +238,39 @@ class ClearanceForm(forms.Form):
         if start and end and end < start:
             self.add_error("valid_until", "The clearance must end on or after the day it starts.")
         return data
+
+
+class AskDateForm(BookingRequestForm):
+    """Ask a station for a date (SPEC §17); the observers are named as on a booking request."""
+
+    station = forms.ModelChoiceField(
+        queryset=Station.objects.all(),
+        label=_("Station"),
+        empty_label=_("Choose a station"),
+        error_messages={"required": _("Choose the station you want to visit")},
+    )
+    date_from = BoundedDateField(
+        label=_("First date you could come"), error_messages={"required": _("Enter the first date you could come")}
+    )
+    date_to = BoundedDateField(
+        label=_("Last date you could come"),
+        help_text=_("Up to 62 days after the first date."),
+        error_messages={"required": _("Enter the last date you could come")},
+    )
+    time_of_day = forms.ChoiceField(
+        label=_("Day or night"),
+        choices=TimeOfDay.choices,
+        initial=TimeOfDay.ANY,
+        widget=forms.RadioSelect,
+    )
+    resource_kind = forms.ChoiceField(
+        label=_("Kind of vehicle or desk"),
+        required=False,
+        choices=[("", _("Any"))] + list(ResourceKind.choices),
+    )
+    field_order = ["station", "date_from", "date_to", "time_of_day", "resource_kind", "include_me", "others", "purpose"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["allow_waitlist"]
+        self.fields["purpose"].error_messages["required"] = _("Enter why you want to observe the crew")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import answer, sso, station, views
+from . import answer, open_requests, sso, station, views
 from .forms import SignInForm
 
 app_name = "web"
@@ -17,6 +17,11 @@ urlpatterns = [
     path("oidc/callback/", sso.callback, name="oidc-callback"),
     path("shifts/", views.find_shifts, name="shifts"),
     path("shifts/<int:shift_id>/request/", views.request_booking, name="request"),
+    path("ask/", open_requests.ask_for_a_date, name="ask-date"),
+    path("requests/<int:pk>/withdraw/", open_requests.withdraw, name="request-withdraw"),
+    path("lead/requests/", open_requests.station_requests, name="station-requests"),
+    path("lead/requests/<int:pk>/place/", open_requests.place, name="request-place"),
+    path("lead/requests/<int:pk>/close/", open_requests.close, name="request-close"),
     path("bookings/", views.my_bookings, name="bookings"),
     path("bookings/<int:pk>/", views.booking_detail, name="booking"),
     path("bookings/<int:pk>/approve/", views.approve, name="approve"),

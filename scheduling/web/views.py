@@ -5,6 +5,7 @@ import time as clock
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -166,7 +167,15 @@ def my_bookings(request):
         person
     ).filter(places__person=person)
     bookings = bookings.distinct().order_by("shift__starts_at", "id")
-    return render(request, "web/bookings.html", {"bookings": [_decorate(b) for b in bookings]})
+    # Their requests for a date, in words; never which shift was tried or who declined (SPEC §17).
+    asked = (
+        access.open_requests_visible_to(person)
+        .filter(Q(requested_by=person) | Q(observers=person))
+        .distinct()
+        .order_by("-created_at", "-id")[:50]
+    )
+    context = {"bookings": [_decorate(b) for b in bookings], "open_requests": asked}
+    return render(request, "web/bookings.html", context)
 
 
 def _decorate(booking: Booking) -> Booking:
