@@ -117,9 +117,11 @@ def bookings_visible_to(person) -> QuerySet[Booking]:
     qs = Booking.objects.all()
     if is_admin(person):
         return qs
+    # A placement the crew turned down is the station's business: the requester and observers of an open
+    # request never learn which shifts were tried (SPEC §17); its crew and leads still see it.
+    tried = Q(from_request__isnull=False, status=BookingStatus.DECLINED, cancel_reason="crew_declined")
     return qs.filter(
-        Q(requested_by=person)
-        | Exists(Place.objects.filter(booking=OuterRef("pk"), person=person))
+        ((Q(requested_by=person) | Exists(Place.objects.filter(booking=OuterRef("pk"), person=person))) & ~tried)
         | Exists(CrewMember.objects.filter(shift=OuterRef("shift_id"), person=person))
         | Q(shift__station_id__in=lead_station_ids(person))
     )

@@ -538,3 +538,41 @@ def test_a_leads_approve_and_decline_links_work_from_the_e_mail(browser, live_se
     page.goto(link(second, "Approve"))
     assert "already been answered" in page.inner_text("main")
     context.close()
+
+
+def test_ask_for_a_date_then_the_lead_places_it_and_the_crew_consents_at_390_px(browser, live_server, story):
+    """SPEC §17 on a phone: Rachel asks for a date, Lee places it in one press, Pat consents: approved."""
+    night = story["night"]
+    rachel = Visitor(browser, live_server.url, "rachel", width=390)
+    page = rachel.go("/ask/")
+    day = night.local_date
+    page.select_option("#id_station", str(night.station_id))
+    page.fill("#id_date_from", day.isoformat())
+    page.fill("#id_date_to", (day + timedelta(days=2)).isoformat())
+    page.check("input[name=time_of_day][value=night]")
+    page.fill("#id_purpose", "See how the station shares its nights")
+    page.click("button:has-text('Send request')")
+    page.wait_for_url(re.compile(r"/bookings/$"))
+    assert "The station will place you" in page.inner_text("main")
+    assert "Being placed" in page.inner_text("[data-open-request]")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    lee = Visitor(browser, live_server.url, "lee", width=390)
+    queue = lee.go("/lead/requests/")
+    assert "Pat Paramedic" in queue.inner_text("main")  # leads see who the crew are, and their load
+    queue.get_by_role("button", name=re.compile("Place on this shift")).first.click()
+    queue.wait_for_url(re.compile("/lead/requests/$"))
+    assert "Placed" in queue.inner_text("main")
+    assert not lee.axe()
+    booking = Booking.objects.get(shift=night)
+    assert booking.lead_approved and booking.status == "pending"
+
+    pat = Visitor(browser, live_server.url, "pat", width=390)
+    inbox = pat.go("/crew/inbox/")
+    inbox.locator(f"[data-booking='{booking.pk}']").get_by_role("button", name=re.compile("Give consent")).click()
+    inbox.wait_for_load_state()
+    assert Booking.objects.get(pk=booking.pk).status == "approved"
+    mine = rachel.go("/bookings/")
+    assert "Placed on a shift" in mine.inner_text("[data-open-request]")
+    for visitor in (rachel, lee, pat):
+        visitor.close()

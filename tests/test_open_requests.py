@@ -1,6 +1,7 @@
 """Asking for a date: open requests, fairest suggestions, placing, and what follows (SPEC §17)."""
 
 import contextlib
+import json
 import random
 import threading
 from datetime import date, timedelta
@@ -388,3 +389,38 @@ def test_two_leads_placing_two_requests_on_the_last_seat_one_wins(station, lead,
     assert sorted(results) == ["no_seats", "placed"]
     assert sorted(OpenRequest.objects.values_list("status", flat=True)) == ["open", "placed"]
     assert Shift.objects.get(pk=shift.pk).held_seats == 1
+
+
+def test_after_a_placement_and_a_decline_the_requester_and_observers_learn_nothing_of_it(
+    api, client, requester, mentor, station, lead, crews, now
+):
+    request = ask(requester, station, observer_ids=[requester.pk, mentor.pk], now=now)
+    tried = crews["a"]["shift"]
+    opens.place_open_request(actor=lead, request_id=request.pk, shift_id=tried.pk, now=now)
+    booking = OpenRequest.objects.get(pk=request.pk).booking
+    services.decline_consent(booking_id=booking.pk, actor=crews["a"]["medic"], note="Not tonight", now=now)
+    secrets = [tried.resource.call_sign, "Medic A", "medic_a", "Not tonight", f'"shift": {tried.pk}']
+    for person in (requester, mentor):
+        with time_machine.travel(now, tick=False):
+            surfaces = [
+                api(person).get("/api/v1/open-requests").content.decode(),
+                api(person).get(f"/api/v1/open-requests/{request.pk}").content.decode(),
+                api(person).get("/api/v1/bookings").content.decode(),
+            ]
+            # The e-mail that said where they were placed is theirs, as SPEC §17 has it; nothing since says more.
+            export = api(person).get("/api/v1/me/export").json()
+            export["notifications"] = [n for n in export["notifications"] if n["kind"] != "request_placed"]
+            surfaces.append(json.dumps(export))
+            assert api(person).get(f"/api/v1/bookings/{booking.pk}").status_code == 404
+            client.force_login(person)
+            surfaces.append(client.get("/bookings/").content.decode())
+        surfaces += [
+            f"{n.subject} {n.body}"
+            for n in Notification.objects.filter(recipient=person).exclude(kind="request_placed")
+        ]
+        for text in surfaces:
+            for secret in secrets:
+                assert secret not in text, (person.username, secret)
+    # Its crew and the lead still see it.
+    assert api(lead).get(f"/api/v1/bookings/{booking.pk}").status_code == 200
+    assert api(crews["a"]["medic"]).get(f"/api/v1/bookings/{booking.pk}").status_code == 200
