@@ -576,3 +576,29 @@ def test_ask_for_a_date_then_the_lead_places_it_and_the_crew_consents_at_390_px(
     assert "Placed on a shift" in mine.inner_text("[data-open-request]")
     for visitor in (rachel, lee, pat):
         visitor.close()
+
+
+def test_pages_run_the_design_systems_script_and_log_no_console_error(browser, live_server, story):
+    """With the CSP in force: no console error or CSP report, and nhsuk-frontend's script runs."""
+    for username, paths in (
+        ("rachel", ["/", "/shifts/", "/bookings/", "/ask/", "/calendar/", "/learning/", "/my-data/", "/api-tokens/"]),
+        ("lee", ["/lead/queue/", "/lead/requests/", "/lead/"]),
+    ):
+        context = browser.new_context(viewport={"width": 390, "height": 800})
+        # The NHS font host is allowed by the CSP but not reachable from here: answer its fonts empty.
+        context.route("https://assets.nhs.uk/**", lambda route: route.fulfill(status=200, body=b""))
+        page = context.new_page()
+        problems = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"{live_server.url}/sign-in/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", "pw-" + username + "-battery-horse-staple")
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{live_server.url}/")
+        for path in paths:
+            page.goto(live_server.url + path)
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("document.body.classList.contains('nhsuk-frontend-supported')"), path
+            assert not problems, (path, problems)
+        context.close()

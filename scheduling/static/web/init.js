@@ -1,5 +1,8 @@
 import { initAll } from "../vendor/nhsuk/nhsuk-frontend.min.js";
 
+// As nhsuk-frontend's own page template does (there with an inline script, which the CSP forbids): the
+// design system's components run only on a body that says the browser supports them.
+document.body.classList.add("nhsuk-frontend-supported");
 initAll();
 
 // "Copy link" buttons: copy the field they point at and say so for screen readers.
