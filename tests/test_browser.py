@@ -580,6 +580,7 @@ def test_ask_for_a_date_then_the_lead_places_it_and_the_crew_consents_at_390_px(
 
 def test_pages_run_the_design_systems_script_and_log_no_console_error(browser, live_server, story):
     """With the CSP in force: no console error or CSP report, and nhsuk-frontend's script runs."""
+    problems = []
     for username, paths in (
         ("rachel", ["/", "/shifts/", "/bookings/", "/ask/", "/calendar/", "/learning/", "/my-data/", "/api-tokens/"]),
         ("lee", ["/lead/queue/", "/lead/requests/", "/lead/"]),
@@ -588,7 +589,6 @@ def test_pages_run_the_design_systems_script_and_log_no_console_error(browser, l
         # The NHS font host is allowed by the CSP but not reachable from here: answer its fonts empty.
         context.route("https://assets.nhs.uk/**", lambda route: route.fulfill(status=200, body=b""))
         page = context.new_page()
-        problems = []
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.goto(f"{live_server.url}/sign-in/")
