@@ -424,3 +424,14 @@ def test_after_a_placement_and_a_decline_the_requester_and_observers_learn_nothi
     # Its crew and the lead still see it.
     assert api(lead).get(f"/api/v1/bookings/{booking.pk}").status_code == 200
     assert api(crews["a"]["medic"]).get(f"/api/v1/bookings/{booking.pk}").status_code == 200
+
+
+def test_a_lead_turns_shift_choice_off_on_the_station_settings_page(client, station, lead, outsider):
+    client.force_login(outsider)
+    assert client.get(f"/lead/stations/{station.pk}/settings/").status_code == 404
+    client.force_login(lead)
+    page = client.get(f"/lead/stations/{station.pk}/settings/")
+    assert page.status_code == 200 and "Observers may choose a shift" in page.content.decode()
+    client.post(f"/lead/stations/{station.pk}/settings/", {"auto_place_requests": "on"})
+    station.refresh_from_db()
+    assert (station.allow_shift_choice, station.auto_place_requests) == (False, True)

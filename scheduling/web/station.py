@@ -3,6 +3,7 @@
 import csv
 from datetime import datetime, time, timedelta
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -11,6 +12,7 @@ from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .. import access, rules, services
 from ..errors import BookingError
@@ -250,3 +252,30 @@ def _uncovered(station) -> list[dict]:
             kind = broken[0].data.get("kind", "")
             found.append({"place": place, "what": CLEARANCE_WORDS.get(kind, kind), "code": broken[0].code})
     return found
+
+
+class PlacingForm(forms.Form):
+    allow_shift_choice = forms.BooleanField(required=False, label=_("Observers may choose a shift"))
+    auto_place_requests = forms.BooleanField(
+        required=False, label=_("Place requests for a date at once, on the fairest shift")
+    )
+
+
+@login_required
+def settings_page(request, station_id):
+    """How the station takes observers (SPEC §17): by the shift they choose, or by a date it places."""
+    station = _station_for(request, station_id)
+    if station is None:
+        return _not_found(request)
+    initial = {"allow_shift_choice": station.allow_shift_choice, "auto_place_requests": station.auto_place_requests}
+    form = PlacingForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changed = {k: v for k, v in form.cleaned_data.items() if v != initial[k]}
+        try:
+            services.update_station(actor=request.user, station_id=station.pk, now=timezone.now(), **changed)
+        except BookingError as error:
+            messages.error(request, error.detail)
+        else:
+            messages.success(request, _("Settings saved."))
+            return redirect("web:lead-settings", station_id=station.pk)
+    return render(request, "web/lead/settings.html", {"station": station, "form": form})

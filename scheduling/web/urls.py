@@ -41,6 +41,7 @@ urlpatterns = [
     path("lead/stations/<int:station_id>/waiting-list/", station.waiting_list, name="lead-waiting"),
     path("lead/stations/<int:station_id>/report/", station.report, name="lead-report"),
     path("lead/stations/<int:station_id>/clearances/", station.clearances, name="lead-clearances"),
+    path("lead/stations/<int:station_id>/settings/", station.settings_page, name="lead-settings"),
     path("crew/inbox/", views.consent_inbox, name="inbox"),
     path("calendar/", views.calendar_link, name="calendar"),
     path("calendar/new/", views.calendar_link_new, name="calendar-new"),
