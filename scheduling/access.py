@@ -15,6 +15,7 @@ from .models import (
     OpenRequest,
     Place,
     PlaceState,
+    Programme,
     Shift,
     Station,
 )
@@ -260,4 +261,31 @@ def access_open_request(person, request_id, *, suggestions: bool = False) -> Ope
     found = open_requests_visible_to(person).filter(pk=request_id).first() if 0 < request_id < MAX_ID else None
     if found is None or (suggestions and not leads_or_admin(person, found.station_id)):
         raise NotFound("No request with that id.")
+    return found
+
+
+def coordinates(person, programme: Programme) -> bool:
+    """Coordinators and admins manage a programme's members and read its progress (SPEC §18)."""
+    if is_admin(person):
+        return True
+    ids = getattr(programme, "_coordinator_ids", None)
+    if ids is None:
+        ids = programme._coordinator_ids = set(programme.coordinators.values_list("pk", flat=True))
+    return person.pk in ids
+
+
+def programmes_visible_to(person) -> QuerySet[Programme]:
+    """The programmes one coordinates (admins: all); members read theirs through /me/programmes."""
+    qs = Programme.objects.prefetch_related("coordinators", "members")
+    return qs if is_admin(person) else qs.filter(coordinators=person)
+
+
+def access_programme(person, programme_id) -> Programme:
+    try:
+        programme_id = int(programme_id)
+    except (TypeError, ValueError):
+        raise NotFound("No programme with that id.") from None
+    found = programmes_visible_to(person).filter(pk=programme_id).first() if 0 < programme_id < MAX_ID else None
+    if found is None:
+        raise NotFound("No programme with that id.")
     return found

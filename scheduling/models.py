@@ -284,6 +284,8 @@ class Booking(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    # When the observers left, for an outcome of `ended_early` (SPEC §5.1): within the shift.
+    left_at = models.DateTimeField(null=True, blank=True)
     revision = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -409,6 +411,30 @@ class OpenRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Open request {self.pk} at {self.station_id}, {self.from_date} to {self.to_date}"
+
+
+class Programme(models.Model):
+    """A development scheme whose members should see frontline work by a date (SPEC §18)."""
+
+    name = models.CharField(max_length=200, validators=[validate_single_line])
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    coordinators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="coordinated_programmes")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="programmes")
+    target_ride_alongs = models.PositiveIntegerField(null=True, blank=True)
+    target_nights = models.PositiveIntegerField(null=True, blank=True)
+    target_hours = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    target_stations = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_on", "name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_on__gte=models.F("starts_on")), name="programme_dates")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class AuditQuerySet(models.QuerySet):

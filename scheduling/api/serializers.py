@@ -342,6 +342,7 @@ class BookingSerializer(serializers.Serializer):
     consent = serializers.ChoiceField(choices=[ConsentState.PENDING, ConsentState.GIVEN, ConsentState.DECLINED])
     consents = ConsentEntrySerializer(many=True, required=False, help_text="Leads and admins only.")
     outcome = serializers.ChoiceField(choices=Outcome.choices, allow_null=True)
+    left_at = serializers.DateTimeField(allow_null=True)
     actions = serializers.ListField(
         child=serializers.ChoiceField(choices=access.BookingAction.ALL),
         help_text="What the reader may do to this booking now; each is a POST to /bookings/{id}/<action>.",
@@ -367,6 +368,7 @@ class BookingSerializer(serializers.Serializer):
             "lead_approved": booking.lead_approved,
             "consent": consent_summary(consents),
             "outcome": booking.outcome or None,
+            "left_at": local_iso(booking.left_at, tz),
             "actions": access.booking_actions(viewer, booking, timezone.now()),
             "created_at": local_iso(booking.created_at, tz),
             "updated_at": local_iso(booking.updated_at, tz),
@@ -394,6 +396,7 @@ class ConsentDecisionSerializer(StrictSerializer):
 
 class OutcomeSerializer(StrictSerializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
+    left_at = AwareDateTimeField(required=False, allow_null=True, help_text="Required for ended_early.")
 
 
 class AuditEventSerializer(serializers.Serializer):

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import open_requests, views
+from . import open_requests, programmes, views
 
 v1 = [
     path("auth/token", views.TokenView.as_view(), name="api-token"),
@@ -39,6 +39,16 @@ v1 = [
     path("bookings/<int:pk>/actions", views.ActionListView.as_view(), name="api-booking-actions"),
     path("bookings/<int:pk>/feedback", views.FeedbackView.as_view(), name="api-booking-feedback"),
     path("actions/<int:pk>", views.ActionDetailView.as_view(), name="api-action"),
+    path("me/programmes", programmes.MyProgrammesView.as_view(), name="api-my-programmes"),
+    path("programmes", programmes.ProgrammeListView.as_view(), name="api-programmes"),
+    path("programmes/<int:pk>", programmes.ProgrammeDetailView.as_view(), name="api-programme"),
+    path("programmes/<int:pk>/members", programmes.MemberListView.as_view(), name="api-programme-members"),
+    path(
+        "programmes/<int:pk>/members/<int:person>",
+        programmes.MemberDetailView.as_view(),
+        name="api-programme-member",
+    ),
+    path("programmes/<int:pk>/progress", programmes.ProgressView.as_view(), name="api-programme-progress"),
     path("open-requests", open_requests.OpenRequestListView.as_view(), name="api-open-requests"),
     path("open-requests/<int:pk>", open_requests.OpenRequestDetailView.as_view(), name="api-open-request"),
     path(

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
+from django.utils.translation import gettext as _
 
 from .. import access, notifications, rules
 from ..errors import (
@@ -516,12 +517,17 @@ def withdraw_consent(*, booking_id: int, actor, note: str = "", now: datetime) -
     return _answer(booking_id, actor, now, answer)
 
 
-def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime) -> Booking:
-    """Crew or a lead say how the ride-along went, once the shift has ended."""
+def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime, left_at: datetime | None = None) -> Booking:
+    """Crew or a lead say how the ride-along went, once the shift has ended; `ended_early` says when the
+    observers left (`left_at`, within the shift)."""
     if outcome not in Outcome.values:
         raise Invalid(
             "Choose attended, ended_early or no_show.", fields={"outcome": ["Choose attended, ended_early or no_show."]}
         )
+    if outcome == Outcome.ENDED_EARLY and left_at is None:
+        raise Invalid(_("Say when the observers left."), fields={"left_at": [_("Enter the time the observers left")]})
+    if outcome != Outcome.ENDED_EARLY:
+        left_at = None
     with write_transaction():
         booking = lock_booking(booking_id)
         if not access.may_record_outcome(actor, booking):
@@ -530,9 +536,14 @@ def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime) -> Bo
             raise InvalidTransition("Only an approved ride-along has an outcome.")
         if now < booking.shift.ends_at:
             raise InvalidTransition("Record the outcome once the shift has ended.")
-        booking.outcome = outcome
+        if left_at is not None and not booking.shift.starts_at < left_at < booking.shift.ends_at:
+            raise Invalid(
+                _("The observers must have left during the shift."),
+                fields={"left_at": [_("Enter a time after the shift started and before it ended")]},
+            )
+        booking.outcome, booking.left_at = outcome, left_at
         booking.updated_at = now
-        booking.save(update_fields=["outcome", "updated_at"])
+        booking.save(update_fields=["outcome", "left_at", "updated_at"])
         record_step(
             booking,
             actor=actor,

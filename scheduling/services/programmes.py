@@ -1,0 +1,247 @@
+"""Programmes: development schemes with targets, and each member's progress against them (SPEC §18)."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import access
+from ..errors import Forbidden, Invalid, NotFound
+from ..models import BookingStatus, Outcome, Place, PlaceState, Programme, display_name
+from ..text import ensure_single_line
+from .base import lock_persons, record_event, write_transaction
+
+User = get_user_model()
+
+TARGETS = ("target_ride_alongs", "target_nights", "target_hours", "target_stations")
+MEASURES = ("ride_alongs", "nights", "hours", "stations")
+COUNTED = (Outcome.ATTENDED, Outcome.ENDED_EARLY)
+# Worst first: a member's state is the worst of their measures'.
+ORDER = ("behind", "on_track", "met")
+
+
+def _check(fields: dict) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+    if "name" in fields and not str(fields["name"] or "").strip():
+        problems["name"] = [_("Enter the programme's name")]
+    start, end = fields.get("starts_on"), fields.get("ends_on")
+    if start and end and end < start:
+        problems["ends_on"] = [_("The programme must end on or after the day it starts")]
+    for key in TARGETS:
+        value = fields.get(key)
+        if value is not None and value < 0:
+            problems[key] = [_("Enter a target of 0 or more, or leave it empty")]
+    return problems
+
+
+def _people(ids, field: str) -> list:
+    ids = sorted(set(ids or []))
+    found = list(User.objects.filter(pk__in=ids, is_active=True).values_list("pk", flat=True))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise Invalid(
+            _("Some of the people named are not known."),
+            fields={field: [_("No active person has id %(id)s.") % {"id": missing[0]}]},
+        )
+    return ids
+
+
+def create_programme(
+    *, actor, now: datetime, name: str, starts_on: date, ends_on: date, coordinators=(), members=(), **targets
+) -> Programme:
+    """An admin sets up a programme, its coordinators and (optionally) its first members."""
+    if not access.is_admin(actor):
+        raise Forbidden(_("Only admins set up programmes."))
+    ensure_single_line(name=name)
+    problems = _check({"name": name, "starts_on": starts_on, "ends_on": ends_on, **targets})
+    if problems:
+        raise Invalid(_("Some of the programme is not valid."), fields=problems)
+    coordinator_ids, member_ids = _people(coordinators, "coordinators"), _people(members, "members")
+    with write_transaction():
+        programme = Programme.objects.create(
+            name=name.strip(), starts_on=starts_on, ends_on=ends_on, **{k: targets.get(k) for k in TARGETS}
+        )
+        programme.coordinators.set(coordinator_ids)
+        programme.members.set(member_ids)
+        for person_id in member_ids:
+            record_event(
+                booking=None,
+                subject=User(pk=person_id),
+                actor=actor,
+                action="programme_joined",
+                now=now,
+                note=programme.name,
+            )
+    return programme
+
+
+def update_programme(*, actor, programme_id: int, now: datetime, **changes) -> Programme:
+    """An admin changes a programme's name, dates, coordinators or targets."""
+    if not access.is_admin(actor):
+        raise Forbidden(_("Only admins change programmes."))
+    with write_transaction():
+        programme = Programme.objects.select_for_update().filter(pk=programme_id).first()
+        if programme is None:
+            raise NotFound(_("No programme with that id."))
+        merged = {k: changes.get(k, getattr(programme, k)) for k in ("name", "starts_on", "ends_on", *TARGETS)}
+        if "name" in changes:
+            ensure_single_line(name=changes["name"])
+        problems = _check(merged)
+        if problems:
+            raise Invalid(_("Some of the programme is not valid."), fields=problems)
+        fields = [k for k in ("name", "starts_on", "ends_on", *TARGETS) if k in changes]
+        for key in fields:
+            setattr(programme, key, changes[key].strip() if key == "name" else changes[key])
+        if fields:
+            programme.save(update_fields=fields)
+        if "coordinators" in changes:
+            programme.coordinators.set(_people(changes["coordinators"], "coordinators"))
+    return programme
+
+
+def _programme_for_change(actor, programme_id: int) -> Programme:
+    programme = access.access_programme(actor, programme_id)
+    if not access.coordinates(actor, programme):
+        raise Forbidden(_("Only the programme's coordinators and admins change its members."))
+    return programme
+
+
+def add_member(*, actor, programme_id: int, person_id: int, now: datetime) -> Programme:
+    programme = _programme_for_change(actor, programme_id)
+    _people([person_id], "person")
+    with write_transaction():
+        lock_persons([person_id])
+        if not programme.members.filter(pk=person_id).exists():
+            try:
+                programme.members.add(person_id)
+            except IntegrityError:
+                pass  # added meanwhile: the outcome is the same
+            else:
+                record_event(
+                    booking=None,
+                    subject=User(pk=person_id),
+                    actor=actor,
+                    action="programme_joined",
+                    now=now,
+                    note=programme.name,
+                )
+    return programme
+
+
+def remove_member(*, actor, programme_id: int, person_id: int, now: datetime) -> Programme:
+    programme = _programme_for_change(actor, programme_id)
+    with write_transaction():
+        if not programme.members.filter(pk=person_id).exists():
+            raise NotFound(_("That person is not a member of this programme."))
+        programme.members.remove(person_id)
+        record_event(
+            booking=None, subject=User(pk=person_id), actor=actor, action="programme_left", now=now, note=programme.name
+        )
+    return programme
+
+
+@dataclass
+class RideAlong:
+    """One counted ride-along, as a coordinator may see it: never its crew, purpose or reflections."""
+
+    person_id: int
+    local_date: date
+    station_id: int
+    station_name: str
+    call_sign: str
+    night: bool
+    hours: Decimal
+    outcome: str
+
+
+def counted_ride_alongs(programme: Programme, person_ids) -> list[RideAlong]:
+    """What counts for the members (SPEC §18), in one query: their place held to the end of an approved
+    booking that was attended or ended early, on a shift whose local date is within the programme's dates."""
+    rows = (
+        Place.objects.filter(
+            person_id__in=list(person_ids),
+            state=PlaceState.HELD,
+            booking__status=BookingStatus.APPROVED,
+            booking__outcome__in=COUNTED,
+            shift__local_date__gte=programme.starts_on,
+            shift__local_date__lte=programme.ends_on,
+        )
+        .order_by("shift__starts_at", "id")
+        .values_list(
+            "person_id",
+            "shift__local_date",
+            "shift__station_id",
+            "shift__station__name",
+            "shift__resource__call_sign",
+            "shift__is_night",
+            "shift__starts_at",
+            "shift__ends_at",
+            "booking__left_at",
+            "booking__outcome",
+        )
+    )
+    found = []
+    for person_id, day, station_id, station_name, call_sign, night, starts, ends, left, outcome in rows:
+        # Real elapsed time, in UTC: 13 hours for the autumn clock-change night, 11 for the spring one.
+        until = left if outcome == Outcome.ENDED_EARLY and left is not None else ends
+        hours = Decimal((until - starts).total_seconds()) / Decimal(3600)
+        found.append(RideAlong(person_id, day, station_id, station_name, call_sign, night, hours, outcome))
+    return found
+
+
+def share_gone(programme: Programme, today: date) -> float:
+    """The share of the programme's days gone by (0 on its first day, 1 once it has ended)."""
+    total = (programme.ends_on - programme.starts_on).days + 1
+    gone = min(max((today - programme.starts_on).days, 0), total)
+    return gone / total
+
+
+def measure(done, target, *, programme: Programme, today: date) -> dict:
+    if target is None:
+        return {"done": done, "target": None, "state": None}
+    if today < programme.starts_on:
+        state = "not_started"
+    elif done >= target:
+        state = "met"
+    elif done >= float(target) * share_gone(programme, today):
+        state = "on_track"
+    else:
+        state = "behind"
+    return {"done": done, "target": float(target) if isinstance(target, Decimal) else target, "state": state}
+
+
+def progress_rows(programme: Programme, members: list, *, today: date) -> list[dict]:
+    """Each member's progress against the programme's targets, in one query for all of them."""
+    mine: dict[int, list[RideAlong]] = {m.pk: [] for m in members}
+    for ride in counted_ride_alongs(programme, mine):
+        mine[ride.person_id].append(ride)
+    rows = []
+    for member in members:
+        rides = mine[member.pk]
+        done = {
+            "ride_alongs": len(rides),
+            "nights": sum(1 for r in rides if r.night),
+            "hours": float(round(sum((r.hours for r in rides), Decimal(0)), 1)),
+            "stations": len({r.station_id for r in rides}),
+        }
+        row = {"person": {"id": member.pk, "name": display_name(member)}}
+        for key, target in zip(MEASURES, TARGETS, strict=True):
+            row[key] = measure(done[key], getattr(programme, target), programme=programme, today=today)
+        states = [row[k]["state"] for k in MEASURES if row[k]["state"] is not None]
+        if not states:
+            row["state"] = None
+        elif "not_started" in states:
+            row["state"] = "not_started"
+        else:
+            row["state"] = min(states, key=ORDER.index)
+        rows.append(row)
+    return rows
+
+
+def today_for(now: datetime | None = None) -> date:
+    # A programme's dates are the trust's own (TIME_ZONE), not any one station's.
+    return timezone.localdate(now or timezone.now())
