@@ -286,4 +286,34 @@ def queue_about_request(request, kind: str, recipients, *, now: datetime, note: 
     Notification.objects.bulk_create(rows)
 
 
+def queue_note(person, kind: str, *, subject: str, headline: str, lines, links, now: datetime, dedupe: str) -> None:
+    """One e-mail that is not about a booking (a programme's nudge), once per `dedupe` key and person."""
+    from django.template.loader import render_to_string
+
+    if not person.email:
+        return
+    context = {
+        "name": display_name(person),
+        "subject": subject,
+        "headline": headline,
+        "lines": list(lines),
+        "links": links,
+    }
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient=person,
+                kind=kind,
+                subject=" ".join(str(subject).split())[:300],
+                body=render_to_string("email/note.txt", context),
+                html=render_to_string("email/note.html", context),
+                dedupe_key=f"{dedupe}:{person.pk}",
+                created_at=now,
+                next_attempt_at=now,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
 __all__ = ["ask_station", "display_name", "queue", "tell_parties"]

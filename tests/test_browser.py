@@ -602,3 +602,39 @@ def test_pages_run_the_design_systems_script_and_log_no_console_error(browser, l
             assert page.evaluate("document.body.classList.contains('nhsuk-frontend-supported')"), path
             assert not problems, (path, problems)
         context.close()
+
+
+def test_the_programme_chart_is_readable_at_320_px(browser, live_server, story):
+
+    from scheduling.services import programmes
+
+    admin = make_person("ada", name="Ada Admin", staff=True, cleared=False)
+    coordinator = make_person("cora", name="Cora Coordinator", cleared=False)
+    members = [story["requester"], story["mentor"]] + [make_person(name=f"Member {n} Longname") for n in range(4)]
+    today = timezone.now().date()
+    scheme = programmes.create_programme(
+        actor=admin,
+        now=timezone.now(),
+        name="Graduate scheme",
+        starts_on=today - timedelta(days=30),
+        ends_on=today + timedelta(days=60),
+        coordinators=[coordinator.pk],
+        members=[m.pk for m in members],
+        target_ride_alongs=4,
+        target_nights=2,
+    )
+    cora = Visitor(browser, live_server.url, "cora", width=320)
+    page = cora.go(f"/programmes/{scheme.pk}/")
+    smallest = page.evaluate(
+        "Math.min(...[...document.querySelectorAll('.ra-progress-chart text')]"
+        ".map(t => t.getBoundingClientRect().height))"
+    )
+    size = page.evaluate(
+        "(() => { const svg = document.querySelector('.ra-progress-chart svg');"
+        " return 12 * svg.getBoundingClientRect().width / svg.viewBox.baseVal.width; })()"
+    )
+    assert size >= 12 and smallest > 0, (size, smallest)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert "Behind" in page.inner_text("table")
+    assert not cora.axe()
+    cora.close()

@@ -22,7 +22,9 @@ def ride(station, lead):
         medic = make_person(preference="always", cleared=False)
         before = starts - timedelta(days=4)
         shift = make_shift(resource, starts, ends, crew=[(medic, "paramedic")], now=before)
-        booking = services.request_booking(actor=person, shift_id=shift.pk, purpose="Scheme", now=before)
+        booking = services.request_booking(
+            actor=person, shift_id=shift.pk, purpose="To see how handovers go", now=before
+        )
         leader = lead if (at or station) == station else (at or station).leads.first()
         services.approve_booking(booking_id=booking.pk, actor=leader, now=before)
         services.record_outcome(booking_id=booking.pk, actor=medic, outcome=outcome, left_at=left_at, now=ends)
@@ -235,3 +237,53 @@ def test_ended_early_needs_left_at_within_the_shift(api, requester, lead, night,
     assert Booking.objects.get(pk=booking.pk).outcome == "ended_early"
     with pytest.raises(Invalid):
         services.record_outcome(booking_id=booking.pk, actor=lead, outcome="ended_early", now=night.ends_at)
+
+
+def test_nudges_on_the_first_of_the_month_once_and_not_after_opting_out(smtp, api, scheme, requester, mentor):
+    from scheduling.delivery import deliver_batch, process_due
+
+    coordinator = scheme.coordinators.get()
+
+    def run(at):
+        process_due(now=at)
+        while deliver_batch(now=at)[0]:
+            pass
+
+    run(local(2026, 11, 1, 9))
+    mine = smtp.to(requester.email)
+    assert len(mine) == 1 and "targets" in mine[0]["Subject"]
+    text = mine[0].get_body(("plain",)).get_content()
+    assert "4 more ride-alongs" in text and "/ask/" in text and "/shifts/" in text
+    summary = smtp.to(coordinator.email)
+    assert len(summary) == 1 and "Rachel Requester" in summary[0].get_body(("plain",)).get_content()
+    run(local(2026, 11, 1, 18))  # the same day again: nothing new
+    run(local(2026, 11, 2, 9))  # not the 1st
+    assert len(smtp.to(requester.email)) == 1 and len(smtp.to(coordinator.email)) == 1
+    api(mentor).patch("/api/v1/me", {"reminders": False}, format="json")
+    run(local(2026, 12, 1, 9))
+    assert len(smtp.to(requester.email)) == 2 and not smtp.to(mentor.email)[1:]
+    assert len(smtp.to(coordinator.email)) == 2
+
+
+def test_the_coordinators_pages_show_numbers_and_no_crew_purpose_or_reflection(
+    client, ride, scheme, requester, paramedic
+):
+    booking = ride(requester, local(2026, 10, 10, 7), local(2026, 10, 10, 19))
+    services.after.save_reflection(
+        person=requester, booking=booking, text="My private thoughts", shared=False, now=local(2026, 10, 10, 20)
+    )
+    services.update_person(person=requester, now=local(2026, 10, 11), name="=HYPERLINK(1)")
+    coordinator = scheme.coordinators.get()
+    client.force_login(coordinator)
+    page = client.get(f"/programmes/{scheme.pk}/").content.decode()
+    csv_text = client.get(f"/programmes/{scheme.pk}/progress.csv").content.decode()
+    assert "1 / 4" in page and "Target met" not in page
+    assert "'=HYPERLINK(1)" in csv_text and "\n=HYPERLINK" not in csv_text
+    medic = booking.shift.crew_members.get().person
+    for text in (page, csv_text):
+        for secret in ("handovers", "My private thoughts", medic.username, medic.profile.name):
+            assert secret not in text
+    client.force_login(requester)
+    assert client.get(f"/programmes/{scheme.pk}/").status_code == 404
+    log = client.get("/learning/").content.decode()
+    assert "Graduate scheme" in log and "1 / 4" in log

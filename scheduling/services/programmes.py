@@ -4,12 +4,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from .. import access
+from .. import access, notifications
 from ..errors import Forbidden, Invalid, NotFound
 from ..models import BookingStatus, Outcome, Place, PlaceState, Programme, display_name
 from ..text import ensure_single_line
@@ -245,3 +248,80 @@ def progress_rows(programme: Programme, members: list, *, today: date) -> list[d
 def today_for(now: datetime | None = None) -> date:
     # A programme's dates are the trust's own (TIME_ZONE), not any one station's.
     return timezone.localdate(now or timezone.now())
+
+
+def queue_nudges(*, now: datetime) -> int:
+    """On the 1st of a month: each member behind on a target is told what remains (once a month, unless they
+    turned reminders off), and each coordinator gets a summary of who is behind (once a programme a month)."""
+    today = today_for(now)
+    if today.day != 1:
+        return 0
+    month = f"{today:%Y-%m}"
+    links = [
+        (_("Find shifts"), settings.SITE_URL + reverse("web:shifts")),
+        (_("Ask for a date"), settings.SITE_URL + reverse("web:ask-date")),
+    ]
+    behind: dict[int, tuple] = {}
+    queued = 0
+    live = Programme.objects.filter(starts_on__lte=today, ends_on__gte=today).prefetch_related("coordinators")
+    for programme in live:
+        members = list(programme.members.select_related("profile").order_by("pk"))
+        late = []
+        for member, row in zip(members, progress_rows(programme, members, today=today), strict=True):
+            remaining = [
+                _("%(programme)s: %(left)s more %(measure)s by %(end)s")
+                % {
+                    "programme": programme.name,
+                    "left": _left(row[key]),
+                    "measure": WORDS[key],
+                    "end": f"{programme.ends_on:%d %b %Y}",
+                }
+                for key in MEASURES
+                if row[key]["state"] == "behind"
+            ]
+            if remaining:
+                late.append(row["person"]["name"])
+                behind.setdefault(member.pk, (member, []))[1].extend(remaining)
+        with write_transaction():
+            for coordinator in programme.coordinators.all():
+                lines = late or [_("No one is behind.")]
+                notifications.queue_note(
+                    coordinator,
+                    "programme_summary",
+                    subject=_("%(programme)s: who is behind this month") % {"programme": programme.name},
+                    headline=_("Members behind on a target of %(programme)s:") % {"programme": programme.name},
+                    lines=lines,
+                    links=[(_("See the programme"), settings.SITE_URL + reverse("web:programme", args=[programme.pk]))],
+                    now=now,
+                    dedupe=f"programme-summary:{programme.pk}:{month}",
+                )
+                queued += 1
+    with write_transaction():
+        for member, remaining in behind.values():
+            if not member.profile.reminders:
+                continue
+            notifications.queue_note(
+                member,
+                "programme_nudge",
+                subject=_("Your ride-along targets for this month"),
+                headline=_("You are behind on a target. Here is what remains:"),
+                lines=remaining,
+                links=links,
+                now=now,
+                dedupe=f"programme-nudge:{month}",
+            )
+            queued += 1
+    return queued
+
+
+WORDS = {
+    "ride_alongs": gettext_lazy("ride-alongs"),
+    "nights": gettext_lazy("nights"),
+    "hours": gettext_lazy("hours"),
+    "stations": gettext_lazy("stations"),
+}
+
+
+def _left(measure: dict):
+    left = float(measure["target"]) - float(measure["done"])
+    return f"{left:g}"

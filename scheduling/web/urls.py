@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import answer, open_requests, sso, station, views
+from . import answer, open_requests, programmes, sso, station, views
 from .forms import SignInForm
 
 app_name = "web"
@@ -34,6 +34,9 @@ urlpatterns = [
     path("bookings/<int:pk>/actions/<int:action_id>/", views.action_done, name="action-done"),
     path("bookings/<int:pk>/feedback/", views.leave_feedback, name="feedback"),
     path("learning/", views.learning_log, name="learning"),
+    path("programmes/", programmes.programme_list, name="programmes"),
+    path("programmes/<int:pk>/", programmes.programme_detail, name="programme"),
+    path("programmes/<int:pk>/progress.csv", programmes.programme_csv, name="programme-csv"),
     path("my-data/", views.my_data, name="my-data"),
     path("lead/queue/", views.lead_queue, name="queue"),
     path("lead/", station.stations, name="lead-stations"),

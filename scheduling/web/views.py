@@ -29,6 +29,7 @@ from ..models import (
 )
 from ..services import accounts, after
 from . import present
+from . import programmes as programme_pages
 from .forms import (
     ActionForm,
     ApiTokenForm,
@@ -343,7 +344,8 @@ def learning_log(request):
         }
         for booking in selectors.learning_log(person, _now())
     ]
-    return render(request, "web/learning.html", {"entries": entries, "person": person})
+    context = {"entries": entries, "person": person, "my_programmes": programme_pages.my_progress(person)}
+    return render(request, "web/learning.html", context)
 
 
 def _act(request, pk, action, success: str):
