@@ -9,7 +9,7 @@ import argparse
 import time
 from datetime import UTC, date, datetime, timedelta
 
-from common import django_setup, fresh_database, machine, percentile
+from common import PG, django_setup, fresh_database, machine, percentile
 
 STATIONS, VEHICLES, DAYS = 40, 10, 365
 
@@ -77,9 +77,12 @@ def measure(requests: int) -> dict[str, list[float]]:
     from tests.factories import make_person
 
     station = Station.objects.get(code="S07")
-    lead = make_person("benchlead", cleared=False)
+    from django.contrib.auth import get_user_model
+
+    people = get_user_model().objects
+    lead = people.filter(username="benchlead").first() or make_person("benchlead", cleared=False)
     station.leads.add(lead)
-    asker = make_person("benchasker", requester=True)
+    asker = people.filter(username="benchasker").first() or make_person("benchasker", requester=True)
     now = datetime(2026, 9, 1, 12, tzinfo=UTC)
     window = (date(2026, 10, 1), date(2026, 12, 2))
     timings = {"suggestions": [], "shifts": []}
@@ -110,15 +113,20 @@ def measure(requests: int) -> dict[str, list[float]]:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--reuse", action="store_true", help="keep the database a previous run built")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    django_setup(fresh_database("ridealong_bench_suggestions"))
+    name = "ridealong_bench_suggestions"
+    django_setup(f"{PG}/{name}" if args.reuse else fresh_database(name))
     from django.db import connection
 
-    from scheduling.models import CrewMember, Shift
+    from scheduling.models import CrewMember, OpenRequest, Shift
 
     t0 = time.perf_counter()
-    populate()
+    if not args.reuse:
+        populate()
+    # A run on a reused database asks anew; requests from earlier runs are withdrawn (audit events stay).
+    OpenRequest.objects.update(status="withdrawn")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"{Shift.objects.count()} shifts, {CrewMember.objects.count()} crew rows ({time.perf_counter() - t0:.0f} s)")

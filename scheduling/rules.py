@@ -373,8 +373,8 @@ class Known:
         return counts
 
 
-def load_known(shifts: Sequence[Shift], observers: Sequence) -> Known:
-    """`Known` for these shifts (their crew prefetched) and this party, in three queries."""
+def load_known(shifts: Sequence[Shift], observers: Sequence, crews: dict[int, list[CrewMember]]) -> Known:
+    """`Known` for these shifts (`crews`: each one's active crew, by shift id) and this party, in three queries."""
     if not shifts:
         return Known([], [], {})
     first = min(s.starts_at for s in shifts)
@@ -391,7 +391,7 @@ def load_known(shifts: Sequence[Shift], observers: Sequence) -> Known:
     )
     required = list(settings.RIDEALONG_REQUIRED_CLEARANCES)
     clearances = list(Clearance.objects.filter(person_id__in=[o.pk for o in observers], kind__in=required).order_by())
-    crew_ids = {c.person_id for s in shifts for c in s.crew_members.all() if c.active}
+    crew_ids = {c.person_id for crew in crews.values() for c in crew}
     hosting: dict[int, list[datetime]] = {}
     rows = Booking.objects.filter(
         status__in=HELD_STATUSES,

@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from .. import access, notifications, rules
@@ -15,6 +15,7 @@ from ..models import (
     BookingStatus,
     ConsentPreference,
     CrewMember,
+    CrewRole,
     OpenRequest,
     OpenRequestStatus,
     ResourceKind,
@@ -212,7 +213,8 @@ def _candidates(request: OpenRequest, now: datetime, party: int):
         local_date__gte=request.from_date,
         local_date__lte=request.to_date,
         starts_at__gte=now + timedelta(hours=station.min_notice_hours),
-        observer_seats__gte=party,
+        # Room on the shift itself for the whole party, as its counter says; the day cap is asked below.
+        held_seats__lte=F("observer_seats") - party,
     ).exclude(pk__in=tried)
     if station.suspended_until is not None:
         qs = qs.filter(starts_at__gte=station.suspended_until)
@@ -220,36 +222,93 @@ def _candidates(request: OpenRequest, now: datetime, party: int):
         qs = qs.filter(is_night=request.time_of_day == TimeOfDay.NIGHT)
     if request.resource_kind:
         qs = qs.filter(resource__kind=request.resource_kind)
-    crew = CrewMember.objects.filter(active=True).select_related("person__profile").order_by("id")
-    return with_day_held(qs).select_related("station", "resource").prefetch_related(Prefetch("crew_members", crew))
+    if station.max_observers_per_day is not None:
+        # Only a daily cap needs each shift's day counted (rules.seats_free asks it of `day_held`).
+        qs = with_day_held(qs)
+    return qs.select_related("station", "resource").order_by("starts_at", "id")
+
+
+@dataclass
+class _Profile:
+    name: str
+    consent_preference: str
+
+
+@dataclass
+class _Person:
+    pk: int
+    username: str
+    profile: _Profile
+
+
+@dataclass
+class CrewSeat:
+    """A crew member of a candidate shift, read as plain values: what the rules, the API and the lead's
+    page need of them, without building three model instances each."""
+
+    person_id: int
+    role: str
+    person: _Person
+    active: bool = True
+
+    def get_role_display(self) -> str:
+        return str(CrewRole(self.role).label)
+
+
+def _crews(shifts: list[Shift]) -> dict[int, list[CrewSeat]]:
+    """Every candidate's active crew, in one query."""
+    crews: dict[int, list[CrewSeat]] = {s.pk: [] for s in shifts}
+    rows = (
+        CrewMember.objects.filter(shift_id__in=list(crews), active=True)
+        .order_by("shift_id", "id")
+        .values_list(
+            "shift_id",
+            "person_id",
+            "role",
+            "person__username",
+            "person__profile__name",
+            "person__profile__consent_preference",
+        )
+    )
+    for shift_id, person_id, role, username, name, preference in rows:
+        person = _Person(person_id, username, _Profile(name or "", preference))
+        crews[shift_id].append(CrewSeat(person_id, role, person))
+    return crews
 
 
 def suggestions(request: OpenRequest, *, now: datetime, limit: int = MAX_SUGGESTIONS) -> list[Suggestion]:
     """The shifts this request could be placed on now, fairest first (SPEC §17), in a fixed number of queries.
 
     Every rule of §5.2 is asked of the whole party, from rows fetched once for all the shifts, and there
-    must be room for all of them now; then the lowest crew load, the most standing consents, the earliest.
+    must be room for all of them now; the order is the lowest crew load, the most standing consents, the
+    earliest start. The candidates are put in that order first, and the rules asked until `limit` pass.
     """
     if request.status != OpenRequestStatus.OPEN:
         return []
     observers = list(request.observers.select_related("profile").order_by("id"))
     shifts = list(_candidates(request, now, len(observers)))
-    known = rules.load_known(shifts, observers)
-    found = []
+    crews = _crews(shifts)
+    known = rules.load_known(shifts, observers, crews)
+    ranked = []
     for shift in shifts:
-        crew = list(shift.crew_members.all())
+        crew = crews[shift.pk]
+        standing = sum(1 for c in crew if c.person.profile.consent_preference == ConsentPreference.ALWAYS)
+        ranked.append((rules.crew_load(shift, crew, known.hosting), -standing, shift.starts_at, shift.pk, shift))
+    ranked.sort(key=lambda r: r[:4])
+    found = []
+    for load, standing, _start, _pk, shift in ranked:
         free = rules.seats_free(shift)
         if free < len(observers):
             continue
+        crew = crews[shift.pk]
         broken = rules.check_booking(
             shift=shift, observers=observers, now=now, new_request=True, placed=True, crew=crew, known=known
         )
-        if broken:
-            continue
-        standing = sum(1 for c in crew if c.person.profile.consent_preference == ConsentPreference.ALWAYS)
-        found.append(Suggestion(shift, crew, free, rules.crew_load(shift, crew, known.hosting), standing))
-    found.sort(key=lambda s: (s.crew_load, -s.standing, s.shift.starts_at, s.shift.pk))
-    return found[:limit]
+        if not broken:
+            found.append(Suggestion(shift, crew, free, load, -standing))
+            if len(found) == limit:
+                break
+    return found
 
 
 def _fits_request(request: OpenRequest, shift: Shift) -> bool:
