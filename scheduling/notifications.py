@@ -25,6 +25,8 @@ SUBJECTS = {
     "action_overdue": "Action still open: {label}",
     "observer_left": "An observer left the ride-along: {label}",
     "request_placed": "Your ride-along is placed: {label}",
+    "crew_confirmed": "Observers confirmed for your shift: {label}",
+    "crew_cancelled": "Observers no longer coming: {label}",
 }
 
 LINES = {
@@ -45,6 +47,9 @@ LINES = {
     "observer_left": "An observer has left this ride-along; the others still have their places.",
     "request_placed": "The station has placed your request on this shift. The crew are being asked to host you; "
     "you will hear when it is confirmed.",
+    "crew_confirmed": "These observers are confirmed to join your shift: the station has approved it and the whole "
+    "crew has agreed.",
+    "crew_cancelled": "The ride-along on your shift has been cancelled: these observers are no longer coming.",
 }
 
 
@@ -179,6 +184,12 @@ def parties(booking: Booking) -> list:
 
 def tell_parties(booking: Booking, kind: str, *, now: datetime, note: str = "") -> None:
     queue(booking, kind, parties(booking), now=now, note=note)
+
+
+def tell_crew(booking: Booking, kind: str, *, now: datetime) -> None:
+    """The shift's active crew, every one of them however they consented: observers' names and purpose."""
+    crew = [c.person for c in booking.shift.crew_members.filter(active=True).select_related("person__profile")]
+    queue(booking, kind, crew, now=now, audience="crew_info")
 
 
 def ask_station(booking: Booking, *, now: datetime, consents=None) -> None:

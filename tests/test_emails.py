@@ -140,3 +140,24 @@ def test_a_link_works_for_its_own_person_booking_and_answer_only(client, request
     with time_machine.travel(NOW, tick=False):
         assert client.get(f"/act/{forged}/").status_code == 404
     assert signing.loads(token, salt=SALT)["p"] == paramedic.pk
+
+
+def test_on_approval_every_crew_member_is_told_who_is_coming_and_requesters_never_read_crew_names(
+    smtp, requested, requester, mentor, paramedic, technician, lead, now
+):
+    services.give_consent(booking_id=requested.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=requested.pk, actor=lead, now=now)
+    send_all()
+    for crew in (paramedic, technician):  # Pat was asked; Terry's consent was standing
+        (confirmed,) = [m for m in smtp.to(crew.email) if "confirmed" in m["Subject"]]
+        text, html = parts(confirmed)
+        assert "Rachel Requester" in text and "Mo Mentor" in text and "prioritises calls" in text
+        assert "Mo Mentor" in html
+    for party in (requester, mentor):
+        for message in smtp.to(party.email):
+            text, html = parts(message)
+            for name in ("Pat Paramedic", "Terry Technician", "pat", "terry"):
+                assert name not in text and name not in html
+    services.cancel_booking(booking_id=requested.pk, actor=requester, now=now)
+    send_all()
+    assert [m for m in smtp.to(technician.email) if "no longer coming" in m["Subject"]]

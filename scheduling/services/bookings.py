@@ -100,6 +100,8 @@ def settle(booking: Booking, *, actor, now: datetime, by_crew: bool = False) -> 
         return
     move_booking(booking, to=BookingStatus.APPROVED, actor=actor, action="approved", now=now, actor_private=by_crew)
     notifications.tell_parties(booking, "approved", now=now)
+    # The crew host them: they hear who is coming and why, standing consents included (SPEC §8).
+    notifications.tell_crew(booking, "crew_confirmed", now=now)
 
 
 def end_booking(
@@ -123,7 +125,11 @@ def end_booking(
     (a shift change) promotes once itself when it is done. Runs under the caller's locks, in its transaction.
     """
     freed = booking.status in HELD_STATUSES
+    was_confirmed = booking.status == BookingStatus.APPROVED
     move_booking(booking, to=to, actor=actor, action=action, now=now, code=code, note=note, actor_private=actor_private)
+    if was_confirmed and to == BookingStatus.CANCELLED:
+        # The crew were told the observers are coming; now they are told they are not (SPEC §8).
+        notifications.tell_crew(booking, "crew_cancelled", now=now)
     if booking.from_request_id is None or code != "crew_declined":
         # A placed request's decline is told as "being placed again", naming no shift (SPEC §17).
         notifications.tell_parties(booking, tell, now=now, note=note if told_note is None else told_note)
