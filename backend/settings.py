@@ -186,6 +186,10 @@ if PASSWORD_SIGN_IN not in ("all", "admins", "none"):
     raise ImproperlyConfigured(f"PASSWORD_SIGN_IN must be all, admins or none, not {PASSWORD_SIGN_IN!r}")
 # Free text of bookings whose shift ended longer ago than this is blanked by process_due (SPEC §13).
 RIDEALONG_RETENTION_DAYS = env_int("RIDEALONG_RETENTION_DAYS", 2190)
+# Who runs this Ridealong, named in the privacy notice, accessibility statement and cookies page (SPEC §10).
+RIDEALONG_ORGANISATION = env_str("RIDEALONG_ORGANISATION", "Example Ambulance Service NHS Trust")
+RIDEALONG_CONTACT_EMAIL = env_str("RIDEALONG_CONTACT_EMAIL", "ridealong@example.nhs.uk")
+RIDEALONG_DPO_EMAIL = env_str("RIDEALONG_DPO_EMAIL", "dpo@example.nhs.uk")
 
 # Sessions and transport (SPEC §12).
 SESSION_COOKIE_AGE = 8 * 60 * 60

@@ -246,3 +246,23 @@ def test_error_pages_are_styled(client, requester):
         answer = broken.get("/")
     assert answer.status_code == 500 and "problem with the service" in answer.content.decode()
     assert "nhsuk-header" in answer.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [
+        ("/privacy/", "Privacy notice"),
+        ("/accessibility/", "Accessibility statement"),
+        ("/cookies/", "Cookies"),
+    ],
+)
+def test_the_footer_pages_name_the_trust_and_its_contacts_from_settings(client, settings, path, heading, db):
+    settings.RIDEALONG_ORGANISATION = "Midlands Ambulance Trust"
+    settings.RIDEALONG_CONTACT_EMAIL = "help@mat.example"
+    settings.RIDEALONG_DPO_EMAIL = "dpo@mat.example"
+    page = client.get(path).content.decode()
+    assert f"<title>{heading} – Ridealong</title>" in page
+    assert "Midlands Ambulance Trust" in page and "help@mat.example" in page
+    assert f'href="{path}"' in page  # in every page's footer
+    if path == "/privacy/":
+        assert "dpo@mat.example" in page

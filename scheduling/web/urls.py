@@ -1,12 +1,15 @@
 from django.urls import path
 
-from . import answer, open_requests, programmes, sso, station, views
+from . import about, answer, open_requests, programmes, sso, station, views
 from .forms import SignInForm
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("act/<str:token>/", answer.answer, name="answer"),
+    path("privacy/", about.privacy, name="privacy"),
+    path("accessibility/", about.accessibility, name="accessibility"),
+    path("cookies/", about.cookies, name="cookies"),
     path(
         "sign-in/",
         sso.SignInView.as_view(authentication_form=SignInForm),
