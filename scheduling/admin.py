@@ -25,8 +25,10 @@ from .models import (
     Heartbeat,
     IdempotencyRecord,
     Notification,
+    OpenRequest,
     Place,
     Profile,
+    Programme,
     Reflection,
     Resource,
     Shift,
@@ -348,6 +350,52 @@ class CalendarTokenAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for token in queryset.select_related("person"):
             self.delete_model(request, token)
+
+
+@admin.register(OpenRequest)
+class OpenRequestAdmin(ReadOnlyAdmin):
+    """Placed, closed and withdrawn through their services (the lead's Open requests page and the API)."""
+
+    list_display = ["pk", "station", "from_date", "to_date", "time_of_day", "status", "created_at"]
+    list_filter = ["status", "time_of_day"]
+    raw_id_fields = ["requested_by", "booking"]
+
+
+@admin.register(Programme)
+class ProgrammeAdmin(admin.ModelAdmin):
+    """Saved through the programme services, so members joining and leaving are in their history."""
+
+    list_display = ["name", "starts_on", "ends_on"]
+    autocomplete_fields = ["coordinators", "members"]
+
+    def save_model(self, request, obj, form, change):
+        fields = {k: form.cleaned_data[k] for k in ("name", "starts_on", "ends_on", *services.programmes.TARGETS)}
+        try:
+            if change:
+                services.programmes.update_programme(
+                    actor=request.user, programme_id=obj.pk, now=timezone.now(), **fields
+                )
+            else:
+                made = services.programmes.create_programme(actor=request.user, now=timezone.now(), **fields)
+                obj.pk = made.pk
+        except BookingError as error:
+            messages.error(request, error.detail)
+
+    def save_related(self, request, form, formsets, change):
+        programme = form.instance
+        now = timezone.now()
+        services.programmes.update_programme(
+            actor=request.user,
+            programme_id=programme.pk,
+            now=now,
+            coordinators=[p.pk for p in form.cleaned_data["coordinators"]],
+        )
+        wanted = {p.pk for p in form.cleaned_data["members"]}
+        current = set(programme.members.values_list("pk", flat=True))
+        for person in sorted(wanted - current):
+            services.programmes.add_member(actor=request.user, programme_id=programme.pk, person_id=person, now=now)
+        for person in sorted(current - wanted):
+            services.programmes.remove_member(actor=request.user, programme_id=programme.pk, person_id=person, now=now)
 
 
 @admin.register(Place)
