@@ -265,8 +265,16 @@ def test_nudges_on_the_first_of_the_month_once_and_not_after_opting_out(smtp, ap
     assert len(smtp.to(coordinator.email)) == 2
 
 
+def _nudged(person):
+    from scheduling.delivery import process_due
+    from scheduling.models import Notification
+
+    process_due(now=local(2026, 11, 1, 9))
+    return Notification.objects.filter(recipient=person, kind="programme_summary")
+
+
 def test_the_coordinators_pages_show_numbers_and_no_crew_purpose_or_reflection(
-    client, ride, scheme, requester, paramedic
+    api, client, ride, scheme, requester, paramedic
 ):
     booking = ride(requester, local(2026, 10, 10, 7), local(2026, 10, 10, 19))
     services.after.save_reflection(
@@ -283,7 +291,31 @@ def test_the_coordinators_pages_show_numbers_and_no_crew_purpose_or_reflection(
     for text in (page, csv_text):
         for secret in ("handovers", "My private thoughts", medic.username, medic.profile.name):
             assert secret not in text
+    as_json = api(coordinator).get(f"/api/v1/programmes/{scheme.pk}/progress").content.decode()
+    summary = [n.body for n in _nudged(coordinator)]
+    for text in (as_json, *summary):
+        for secret in ("handovers", "My private thoughts", medic.username, medic.profile.name, "paramedic"):
+            assert secret not in text
     client.force_login(requester)
     assert client.get(f"/programmes/{scheme.pk}/").status_code == 404
     log = client.get("/learning/").content.decode()
     assert "Graduate scheme" in log and "1 / 4" in log
+
+
+def test_the_programme_page_takes_a_fixed_number_of_queries(client, ride, scheme, requester):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    coordinator = scheme.coordinators.get()
+    client.force_login(coordinator)
+    ride(requester, local(2026, 10, 10, 7), local(2026, 10, 10, 19))
+    counts = []
+    for extra in (0, 10):
+        for n in range(extra):
+            person = make_person(requester=True)
+            scheme.members.add(person)
+            ride(person, local(2026, 10, 12, 7) + timedelta(days=n), local(2026, 10, 12, 19) + timedelta(days=n))
+        with CaptureQueriesContext(connection) as seen:
+            assert client.get(f"/programmes/{scheme.pk}/").status_code == 200
+        counts.append(len(seen.captured_queries))
+    assert counts[0] == counts[1], counts
