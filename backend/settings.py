@@ -273,6 +273,10 @@ SPECTACULAR_SETTINGS = {
         "ResourceKindEnum": "scheduling.models.ResourceKind",
         "OutcomeEnum": "scheduling.models.Outcome",
         "CancelReasonEnum": "scheduling.api.serializers.CANCEL_REASONS",
+        "ProgressStateEnum": "scheduling.api.programmes.STATES",
+        "OpenRequestStatusEnum": "scheduling.models.OpenRequestStatus",
+        "TimeOfDayEnum": "scheduling.models.TimeOfDay",
+        "BookingActionEnum": "scheduling.access.BookingAction.ALL",
     },
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     # The interactive docs are served by the app itself, without a CDN (SPEC §6).
