@@ -133,6 +133,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} -c lock_timeout={RIDEALONG_LOCK_TIMEOUT_MS}".strip()
 RIDEALONG_REQUIRED_CLEARANCES = env_list("RIDEALONG_REQUIRED_CLEARANCES", ["dbs", "confidentiality", "briefing"])
+# The required kinds an observer signs online themselves (SPEC §19); a booking missing only these is held with
+# its paperwork outstanding instead of refused.
+RIDEALONG_ONLINE_CLEARANCES = env_list("RIDEALONG_ONLINE_CLEARANCES", ["confidentiality", "briefing"])
+if not set(RIDEALONG_ONLINE_CLEARANCES) <= set(RIDEALONG_REQUIRED_CLEARANCES):
+    raise ImproperlyConfigured("RIDEALONG_ONLINE_CLEARANCES must be a subset of RIDEALONG_REQUIRED_CLEARANCES")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

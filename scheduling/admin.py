@@ -26,6 +26,7 @@ from .models import (
     IdempotencyRecord,
     Notification,
     OpenRequest,
+    PaperworkDocument,
     Place,
     Profile,
     Programme,
@@ -350,6 +351,34 @@ class CalendarTokenAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for token in queryset.select_related("person"):
             self.delete_model(request, token)
+
+
+@admin.register(PaperworkDocument)
+class PaperworkDocumentAdmin(admin.ModelAdmin):
+    """Published, never edited (SPEC §19): a change is a new version, and what was signed stays as signed."""
+
+    list_display = ["title", "kind", "version", "valid_days", "published_at"]
+    list_filter = ["kind"]
+    readonly_fields = ["version", "published_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        services.paperwork.publish(
+            actor=request.user,
+            kind=obj.kind,
+            title=obj.title,
+            body=obj.body,
+            valid_days=obj.valid_days,
+            now=timezone.now(),
+            into=obj,
+        )
 
 
 @admin.register(OpenRequest)

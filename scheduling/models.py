@@ -224,12 +224,33 @@ class ClearanceKind(models.TextChoices):
     BRIEFING = "briefing", "Safety briefing"
 
 
+class PaperworkDocument(models.Model):
+    """A version of a document an observer reads and signs in Ridealong (SPEC §19). Published, never edited:
+    a new version is a new row, and what was signed before it stays valid."""
+
+    kind = models.CharField(max_length=40)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200, validators=[validate_single_line])
+    body = models.TextField(help_text="Plain text; paragraphs separated by a blank line. Shown as text, never HTML.")
+    valid_days = models.PositiveIntegerField(default=365)
+    published_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [models.UniqueConstraint(fields=["kind", "version"], name="one_version_number_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.version}"
+
+
 class Clearance(models.Model):
     person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clearances")
     kind = models.CharField(max_length=40)
     valid_from = models.DateField()
     valid_until = models.DateField(null=True, blank=True)
     reference = models.CharField(max_length=200, blank=True)
+    # The document signed online for it (SPEC §19): its text stays readable as long as the clearance is kept.
+    document = models.ForeignKey(PaperworkDocument, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

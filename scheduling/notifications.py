@@ -27,6 +27,7 @@ SUBJECTS = {
     "request_placed": "Your ride-along is placed: {label}",
     "crew_confirmed": "Observers confirmed for your shift: {label}",
     "crew_cancelled": "Observers no longer coming: {label}",
+    "paperwork_needed": "Sign your paperwork for your ride-along: {label}",
 }
 
 LINES = {
@@ -50,6 +51,8 @@ LINES = {
     "crew_confirmed": "These observers are confirmed to join your shift: the station has approved it and the whole "
     "crew has agreed.",
     "crew_cancelled": "The ride-along on your shift has been cancelled: these observers are no longer coming.",
+    "paperwork_needed": "Before this ride-along can be confirmed you need to read and sign your paperwork online "
+    "(the confidentiality agreement and the safety briefing). It takes a few minutes: open My paperwork.",
 }
 
 
@@ -107,6 +110,8 @@ def message(
             ("Give consent", answers.link_for(person=person, booking=booking, role="crew", answer="give")),
             ("Decline", answers.link_for(person=person, booking=booking, role="crew", answer="decline")),
         ]
+    elif kind == "paperwork_needed":
+        links = [("My paperwork", settings.SITE_URL + reverse("web:paperwork"))]
     elif audience == "lead":
         links = [
             ("Approve", answers.link_for(person=person, booking=booking, role="lead", answer="approve")),

@@ -181,9 +181,8 @@ def clearance_covers(clearance: Clearance, shift: Shift) -> bool:
     return clearance.valid_from <= start and (clearance.valid_until is None or clearance.valid_until >= end)
 
 
-def check_clearances(
-    shift: Shift, observers: Sequence, clearances: Iterable[Clearance] | None = None
-) -> list[RuleViolation]:
+def _uncovered(shift: Shift, observers: Sequence, clearances) -> list[tuple[object, str, bool]]:
+    """(observer, kind, held but not valid for the whole shift) for each required kind not covering it."""
     required = list(settings.RIDEALONG_REQUIRED_CLEARANCES)
     if not required:
         return []
@@ -192,13 +191,25 @@ def check_clearances(
     held: dict[tuple[int, str], list[Clearance]] = {}
     for clearance in clearances:
         held.setdefault((clearance.person_id, clearance.kind), []).append(clearance)
+    found = []
     for person in observers:
-        missing, expired = [], []
         for kind in required:
             mine = held.get((person.pk, kind), [])
-            if any(clearance_covers(c, shift) for c in mine):
-                continue
-            (expired if mine else missing).append(kind)
+            if not any(clearance_covers(c, shift) for c in mine):
+                found.append((person, kind, bool(mine)))
+    return found
+
+
+def check_clearances(
+    shift: Shift, observers: Sequence, clearances: Iterable[Clearance] | None = None
+) -> list[RuleViolation]:
+    """The kinds a lead or admin records (a DBS check): missing or short of the shift refuses the booking.
+    Kinds signed online (SPEC §19) leave its paperwork outstanding instead (`paperwork_missing`)."""
+    online = set(settings.RIDEALONG_ONLINE_CLEARANCES)
+    gaps = [(p, k, had) for p, k, had in _uncovered(shift, observers, clearances) if k not in online]
+    for person in observers:
+        missing = [k for p, k, had in gaps if p.pk == person.pk and not had]
+        expired = [k for p, k, had in gaps if p.pk == person.pk and had]
         if missing:
             return [
                 RuleViolation(
@@ -217,6 +228,12 @@ def check_clearances(
                 )
             ]
     return []
+
+
+def paperwork_missing(shift: Shift, observers: Sequence, clearances=None) -> list[tuple[int, str]]:
+    """(observer id, kind) for each kind signed online that does not cover the shift yet (SPEC §19)."""
+    online = set(settings.RIDEALONG_ONLINE_CLEARANCES)
+    return [(p.pk, k) for p, k, _had in _uncovered(shift, observers, clearances) if k in online]
 
 
 CLEARANCE_WORDS = {"dbs": "DBS check", "confidentiality": "confidentiality agreement", "briefing": "safety briefing"}

@@ -142,7 +142,7 @@ def fill(value, world):
         "booking": world["booking"].pk,
         "technician": world["technician"].pk,
         "requester": world["people"]["requester"].pk,
-        "clearance": world["people"]["requester"].clearances.first().pk,
+        "clearance": world["people"]["requester"].clearances.get(kind="dbs").pk,
     }
     if isinstance(value, str):
         if value.startswith("{") and value.endswith("}") and value[1:-1] in ids:

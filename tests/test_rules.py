@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from scheduling import services
+from scheduling import rules, services
 from scheduling.errors import RuleViolation
 from scheduling.models import Booking, BookingStatus
 from tests.factories import local, make_person, make_resource, make_shift, make_station
@@ -96,8 +96,19 @@ def test_missing_clearance_names_observer_and_kind(requester, night, book):
     with pytest.raises(RuleViolation) as caught:
         book(requester, night, [novice])
     assert caught.value.code == "clearance_missing"
-    assert caught.value.data == {"observer": novice.pk, "kind": "dbs", "kinds": ["dbs", "confidentiality", "briefing"]}
-    assert "no DBS check, confidentiality agreement or safety briefing on record" in caught.value.detail
+    # The kinds signed online (SPEC §19) leave the paperwork outstanding instead; a DBS check still refuses.
+    assert caught.value.data == {"observer": novice.pk, "kind": "dbs", "kinds": ["dbs"]}
+    assert "no DBS check on record" in caught.value.detail
+
+
+def test_an_observer_lacking_only_online_paperwork_is_held_with_it_outstanding(requester, night, book):
+    from scheduling.models import Clearance
+
+    newcomer = make_person("newcomer", cleared=False)
+    Clearance.objects.create(person=newcomer, kind="dbs", valid_from=date(2020, 1, 1))
+    booking = book(requester, night, [newcomer])
+    assert booking.status == BookingStatus.PENDING
+    assert rules.paperwork_missing(night, [newcomer]) == [(newcomer.pk, "confidentiality"), (newcomer.pk, "briefing")]
 
 
 def test_clearance_ending_on_the_nights_end_date_covers_it(requester, night, book):

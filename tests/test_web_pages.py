@@ -101,7 +101,7 @@ def test_rule_failure_is_shown_next_to_the_observers_field(signed_in, requester,
     )
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Una Uncleared has no DBS check, confidentiality agreement or safety briefing on record." in page
+    assert "Una Uncleared has no DBS check on record." in page
     assert 'id="id_others-error"' in page and "There is a problem" in page
     assert not Booking.objects.exists()
 

@@ -327,6 +327,32 @@ CANCEL_REASONS = [
 ]
 
 
+class PaperworkGapSerializer(serializers.Serializer):
+    observer = serializers.IntegerField()
+    kind = serializers.CharField()
+
+
+def paperwork_state(booking: Booking) -> dict:
+    """The third gate (SPEC §19), for a held booking: which observers still have a document to sign."""
+    if booking.status not in (BookingStatus.PENDING, BookingStatus.APPROVED):
+        return {"paperwork": "complete", "paperwork_missing": []}
+    held = [p for p in booking.places.all() if p.state == PlaceState.HELD]
+    cache = getattr(booking, "_prefetched_objects_cache", {}).get("places")
+    if hasattr(booking, "paperwork_missing_now"):
+        # Just made: the service worked it out under its locks.
+        missing = booking.paperwork_missing_now
+    elif cache is not None and all("clearances" in getattr(p.person, "_prefetched_objects_cache", {}) for p in held):
+        # A listing prefetched the observers' online clearances (access.bookings_for_listing).
+        clearances = [c for p in held for c in p.person.clearances.all()]
+        missing = rules.paperwork_missing(booking.shift, [p.person for p in held], clearances)
+    else:
+        missing = rules.paperwork_missing(booking.shift, [User(pk=p.person_id) for p in held])
+    return {
+        "paperwork": "outstanding" if missing else "complete",
+        "paperwork_missing": [{"observer": person_id, "kind": kind} for person_id, kind in missing],
+    }
+
+
 class BookingSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     uid = serializers.UUIDField()
@@ -343,6 +369,8 @@ class BookingSerializer(serializers.Serializer):
     consents = ConsentEntrySerializer(many=True, required=False, help_text="Leads and admins only.")
     outcome = serializers.ChoiceField(choices=Outcome.choices, allow_null=True)
     left_at = serializers.DateTimeField(allow_null=True)
+    paperwork = serializers.ChoiceField(choices=["complete", "outstanding"])
+    paperwork_missing = PaperworkGapSerializer(many=True)
     actions = serializers.ListField(
         child=serializers.ChoiceField(choices=access.BookingAction.ALL),
         help_text="What the reader may do to this booking now; each is a POST to /bookings/{id}/<action>.",
@@ -369,6 +397,7 @@ class BookingSerializer(serializers.Serializer):
             "consent": consent_summary(consents),
             "outcome": booking.outcome or None,
             "left_at": local_iso(booking.left_at, tz),
+            **paperwork_state(booking),
             "actions": access.booking_actions(viewer, booking, timezone.now()),
             "created_at": local_iso(booking.created_at, tz),
             "updated_at": local_iso(booking.updated_at, tz),

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import open_requests, programmes, views
+from . import open_requests, paperwork, programmes, views
 
 v1 = [
     path("auth/token", views.TokenView.as_view(), name="api-token"),
@@ -40,6 +40,9 @@ v1 = [
     path("bookings/<int:pk>/feedback", views.FeedbackView.as_view(), name="api-booking-feedback"),
     path("actions/<int:pk>", views.ActionDetailView.as_view(), name="api-action"),
     path("me/programmes", programmes.MyProgrammesView.as_view(), name="api-my-programmes"),
+    path("paperwork", paperwork.PaperworkView.as_view(), name="api-paperwork"),
+    path("me/paperwork", paperwork.MyPaperworkView.as_view(), name="api-my-paperwork"),
+    path("me/paperwork/<str:kind>/sign", paperwork.SignView.as_view(), name="api-paperwork-sign"),
     path("programmes", programmes.ProgrammeListView.as_view(), name="api-programmes"),
     path("programmes/<int:pk>", programmes.ProgrammeDetailView.as_view(), name="api-programme"),
     path("programmes/<int:pk>/members", programmes.MemberListView.as_view(), name="api-programme-members"),

@@ -1,6 +1,6 @@
 """Every write in Ridealong goes through these functions (STYLE.md: one place for each rule)."""
 
-from . import accounts, after, open_requests, programmes
+from . import accounts, after, open_requests, paperwork, programmes
 from .base import is_admin, is_lead_of, lead_station_ids, write_transaction
 from .bookings import (
     approve_booking,
@@ -38,6 +38,7 @@ __all__ = [
     "accounts",
     "after",
     "open_requests",
+    "paperwork",
     "programmes",
     "UNSET",
     "ShiftChange",

@@ -89,6 +89,12 @@ def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime, *, new: bo
     return Consent.objects.bulk_create(rows)
 
 
+def paperwork_outstanding(booking: Booking) -> list[tuple[int, str]]:
+    """(observer id, kind) of the documents its observers with live places must still sign online."""
+    observers = [p.person for p in booking.places.select_related("person") if p.state == PlaceState.HELD]
+    return rules.paperwork_missing(booking.shift, observers)
+
+
 def settle(booking: Booking, *, actor, now: datetime, by_crew: bool = False) -> None:
     """Approve a pending booking once the lead has approved and every crew member has consented.
 
@@ -97,6 +103,9 @@ def settle(booking: Booking, *, actor, now: datetime, by_crew: bool = False) -> 
     if booking.status != BookingStatus.PENDING or not booking.lead_approved:
         return
     if consent_summary(booking.consents.all()) != "given":
+        return
+    if paperwork_outstanding(booking):
+        # The third gate (SPEC §19): an observer still has a document to sign online.
         return
     move_booking(booking, to=BookingStatus.APPROVED, actor=actor, action="approved", now=now, actor_private=by_crew)
     notifications.tell_parties(booking, "approved", now=now)
@@ -243,6 +252,13 @@ def hold_new_booking(
         notifications.ask_station(booking, now=now, consents=consents)
     else:
         notifications.tell_parties(booking, "waitlisted", now=now)
+    missing = rules.paperwork_missing(shift, observers)
+    # Kept for the answer, which shows the gate (SPEC §19) without reading the clearances again.
+    booking.paperwork_missing_now = missing if fits else []
+    unsigned = {person_id for person_id, _kind in missing}
+    if unsigned:
+        # Each observer with a document to sign is sent to "My paperwork" (SPEC §19).
+        notifications.queue(booking, "paperwork_needed", [o for o in observers if o.pk in unsigned], now=now)
     return booking
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import about, answer, open_requests, programmes, sso, station, views
+from . import about, answer, open_requests, paperwork, programmes, sso, station, views
 from .forms import SignInForm
 
 app_name = "web"
@@ -37,6 +37,7 @@ urlpatterns = [
     path("bookings/<int:pk>/actions/<int:action_id>/", views.action_done, name="action-done"),
     path("bookings/<int:pk>/feedback/", views.leave_feedback, name="feedback"),
     path("learning/", views.learning_log, name="learning"),
+    path("paperwork/", paperwork.my_paperwork, name="paperwork"),
     path("programmes/", programmes.programme_list, name="programmes"),
     path("programmes/<int:pk>/", programmes.programme_detail, name="programme"),
     path("programmes/<int:pk>/progress.csv", programmes.programme_csv, name="programme-csv"),

@@ -2,6 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -28,6 +29,26 @@ STATIONS = [
         [("DA21", "ambulance", 2), ("CTRL1", "control_desk", 2)],
     ),
     ("HNK", "Hinckley", "Hinckley Road, Hinckley LE10 0TG", [("DA31", "ambulance", 2)]),
+]
+
+
+DOCUMENTS = [
+    (
+        "confidentiality",
+        "Confidentiality agreement",
+        "While you observe a crew you will see and hear things about patients, their families and the public.\n\n"
+        "Keep everything you learn about them to yourself: do not repeat it, write it down, photograph it or post "
+        "about it, during the shift or after it.\n\n"
+        "If you are unsure whether something can be shared, ask the crew or the station lead first.",
+    ),
+    (
+        "briefing",
+        "Safety briefing",
+        "Wear the high-visibility jacket the station gives you, and sturdy shoes.\n\n"
+        "Do what the crew tell you at once, especially at the roadside and on scene: their safety and the "
+        "patient's come first. Stay in the vehicle if they ask you to.\n\n"
+        "Never lift, treat or drive. Tell the crew at once if you feel unwell or unsafe.",
+    ),
 ]
 
 
@@ -63,6 +84,10 @@ class Command(BaseCommand):
         return person
 
     def seed(self, now):
+        # The documents observers sign online (SPEC §19), version 1 of each.
+        for kind, title, body in DOCUMENTS:
+            if kind in settings.RIDEALONG_ONLINE_CLEARANCES:
+                services.paperwork.publish(actor=None, kind=kind, title=title, body=body, now=now)
         self.person("admin", "Ada Admin", is_staff=True, staff_number="A0001")
         self.person("rachel", "Rachel Reid (Operations Manager)", is_requester=True, cleared=True, staff_number="M1001")
         self.person("mo", "Mo Okafor (Director, mentor)", is_requester=True, cleared=True, staff_number="M1002")

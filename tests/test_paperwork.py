@@ -1,0 +1,140 @@
+"""Paperwork signed online and the third gate (SPEC §19)."""
+
+from datetime import date, timedelta
+
+import pytest
+import time_machine
+
+from scheduling import services
+from scheduling.errors import Invalid, RuleViolation
+from scheduling.models import AuditEvent, Booking, BookingStatus, Clearance, Notification
+from scheduling.services import paperwork
+from tests.factories import local, make_person, make_shift
+
+
+@pytest.fixture
+def documents(now):
+    made = {}
+    for kind, title in (("confidentiality", "Confidentiality agreement"), ("briefing", "Safety briefing")):
+        made[kind] = paperwork.publish(actor=None, kind=kind, title=title, body="Read me.\n\nThen sign.", now=now)
+    return made
+
+
+@pytest.fixture
+def director(db):
+    """Mo's mentor from outside the trust: a DBS check on record, nothing signed yet."""
+    person = make_person("dana", name="Dana Director", cleared=False)
+    Clearance.objects.create(person=person, kind="dbs", valid_from=date(2020, 1, 1))
+    return person
+
+
+def sign(person, kind, documents, now, **kw):
+    return paperwork.sign(
+        person=person,
+        kind=kind,
+        version=kw.pop("version", documents[kind].version),
+        full_name=kw.pop("full_name", person.profile.name),
+        agree=kw.pop("agree", True),
+        now=now,
+    )
+
+
+def test_the_gate_through_its_states(
+    api, requester, director, night, paramedic, technician, lead, documents, book, now
+):
+    booking = book(requester, night, [requester, director])
+    assert booking.status == BookingStatus.PENDING
+    assert Notification.objects.filter(recipient=director, kind="paperwork_needed").exists()
+    assert not Notification.objects.filter(recipient=requester, kind="paperwork_needed").exists()
+    with time_machine.travel(now, tick=False):
+        seen = api(requester).get(f"/api/v1/bookings/{booking.pk}").json()
+    assert seen["paperwork"] == "outstanding"
+    assert seen["paperwork_missing"] == [
+        {"observer": director.pk, "kind": "confidentiality"},
+        {"observer": director.pk, "kind": "briefing"},
+    ]
+    services.give_consent(booking_id=booking.pk, actor=paramedic, now=now)
+    services.approve_booking(booking_id=booking.pk, actor=lead, now=now)
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.PENDING  # lead and crew: yes; paperwork: no
+    sign(director, "confidentiality", documents, now)
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.PENDING
+    sign(director, "briefing", documents, now)
+    assert Booking.objects.get(pk=booking.pk).status == BookingStatus.APPROVED  # at once
+    assert AuditEvent.objects.filter(booking=booking, action="approved").count() == 1
+    with time_machine.travel(now, tick=False):
+        assert api(requester).get(f"/api/v1/bookings/{booking.pk}").json()["paperwork"] == "complete"
+    assert Notification.objects.filter(recipient=requester, kind="approved", booking=booking).exists()
+
+
+def test_an_unsigned_booking_expires_at_the_start_and_a_missing_dbs_check_still_refuses(
+    requester, director, resource, night, documents, book, now
+):
+    from scheduling.services import expire_due
+
+    earlier = make_shift(resource, local(2026, 10, 8, 7), local(2026, 10, 8, 19), now=now)
+    twin = book(requester, earlier, [director])
+    expire_due(now=earlier.starts_at)
+    assert Booking.objects.get(pk=twin.pk).status == BookingStatus.EXPIRED
+    nobody = make_person("nemo", cleared=False)
+    with pytest.raises(RuleViolation) as refused:
+        book(requester, night, [nobody])
+    assert refused.value.code == "clearance_missing" and refused.value.data["kinds"] == ["dbs"]
+
+
+def test_signing_rules(api, director, documents, now):
+    old = documents["briefing"].version
+    newer = paperwork.publish(actor=None, kind="briefing", title="Safety briefing", body="New text.", now=now)
+    with pytest.raises(RuleViolation) as changed:
+        sign(director, "briefing", documents, now, version=old)
+    assert changed.value.code == "document_changed"
+    with pytest.raises(Invalid) as wrong:
+        sign(director, "briefing", {"briefing": newer}, now, full_name="Someone Else")
+    assert "full_name" in wrong.value.fields
+    made = sign(director, "briefing", {"briefing": newer}, now, full_name="  dana   DIRECTOR ")
+    today = now.date()
+    assert (made.valid_from, made.valid_until) == (today, today + timedelta(days=365))
+    assert made.reference == "signed online: Safety briefing v2" and made.document == newer
+    event = AuditEvent.objects.get(subject=director, action="paperwork_signed")
+    assert (event.code, event.note, event.actor) == ("briefing", "Safety briefing v2", director)
+    # Re-signing after it has run out gives a fresh year.
+    later = now + timedelta(days=400)
+    again = sign(director, "briefing", {"briefing": newer}, later)
+    assert again.valid_until == later.date() + timedelta(days=365)
+
+
+def test_the_api_signs_only_ones_own_paperwork(api, director, requester, documents, now):
+    with time_machine.travel(now, tick=False):
+        listed = api(director).get("/api/v1/me/paperwork").json()
+        assert [(e["kind"], e["clearance"]) for e in listed] == [("confidentiality", None), ("briefing", None)]
+        assert listed[0]["document"]["body"] == "Read me.\n\nThen sign."
+        url = "/api/v1/me/paperwork/confidentiality/sign"
+        body = {"version": documents["confidentiality"].version, "full_name": "Dana Director", "agree": True}
+        assert api(director).post(url, {**body, "agree": False}, format="json").status_code == 400
+        stale = api(director).post(url, {**body, "version": 99}, format="json")
+        assert stale.status_code == 409 and stale.json()["code"] == "document_changed"
+        # Rachel cannot sign as Dana: her own paperwork is the only one she reaches, in her own name.
+        assert api(requester).post(url, body, format="json").status_code == 400
+        done = api(director).post(url, body, format="json")
+        assert done.status_code == 201 and done.json()["kind"] == "confidentiality"
+        assert api(director).post("/api/v1/me/paperwork/dbs/sign", body, format="json").status_code == 404
+        assert [d["kind"] for d in api(requester).get("/api/v1/paperwork").json()] == ["briefing", "confidentiality"]
+
+
+def test_a_document_body_is_shown_as_text_never_html(client, director, now):
+    paperwork.publish(actor=None, kind="briefing", title="Safety briefing", body="<script>alert(1)</script>", now=now)
+    client.force_login(director)
+    page = client.get("/paperwork/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+
+
+def test_signing_on_the_page(client, director, documents, now):
+    client.force_login(director)
+    refused = client.post("/paperwork/", {"kind": "briefing", "version": documents["briefing"].version})
+    assert refused.status_code == 400 and "Type your full name to sign" in refused.content.decode()
+    done = client.post(
+        "/paperwork/",
+        {"kind": "briefing", "version": documents["briefing"].version, "full_name": "Dana Director", "agree": "on"},
+        follow=True,
+    )
+    assert "Signed." in done.content.decode()
+    assert Clearance.objects.filter(person=director, kind="briefing", document=documents["briefing"]).exists()
