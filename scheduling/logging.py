@@ -16,7 +16,7 @@ from pythonjsonlogger.json import JsonFormatter
 _CHAR = r"(?:[A-Za-z0-9\-_~.]|%[0-9A-Fa-f]{2})"
 TOKEN_PATTERN = re.compile(rf"\b(rl[at])(?:_|%5[Ff]){_CHAR}+")
 # A signed answer token holds `:` between its parts: the whole of it is masked, up to the next `/`.
-ANSWER_LINK = re.compile(r"(/act/)(?:[A-Za-z0-9\-_~.:]|%[0-9A-Fa-f]{2})+")
+ANSWER_LINK = re.compile(r"(/(?:act|invite)/)(?:[A-Za-z0-9\-_~.:]|%[0-9A-Fa-f]{2})+")
 
 _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -24,7 +24,7 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 
 def mask(text: str) -> str:
-    if "rl" not in text and "/act/" not in text and "%" not in text:
+    if "rl" not in text and "/act/" not in text and "/invite/" not in text and "%" not in text:
         return text
     text = TOKEN_PATTERN.sub(r"\1_***", text)
     text = ANSWER_LINK.sub(r"\1***", text)

@@ -42,6 +42,8 @@ class Profile(models.Model):
     # Reminder e-mails (24 hours before, actions due) can be turned off; decisions and changes cannot (SPEC §8).
     reminders = models.BooleanField(default=True)
     # Bound on the first organisation sign-in (SPEC §12): later sign-ins match by the provider's (issuer, sub).
+    # Invited from outside the trust (SPEC §19): no roles, and only their own bookings, paperwork and data.
+    is_visitor = models.BooleanField(default=False)
     oidc_issuer = models.CharField(max_length=500, blank=True)
     oidc_subject = models.CharField(max_length=255, null=True, blank=True)
 
@@ -456,6 +458,27 @@ class Programme(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Invitation(models.Model):
+    """A link inviting a visitor to set a password (SPEC §19): signed, single use, 14 days; a new one voids it."""
+
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    email = models.EmailField()
+    nonce = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Invitation {self.pk} for {self.person_id}"
 
 
 class AuditQuerySet(models.QuerySet):

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import open_requests, paperwork, programmes, views
+from . import invitations, open_requests, paperwork, programmes, views
 
 v1 = [
     path("auth/token", views.TokenView.as_view(), name="api-token"),
@@ -41,6 +41,8 @@ v1 = [
     path("actions/<int:pk>", views.ActionDetailView.as_view(), name="api-action"),
     path("me/programmes", programmes.MyProgrammesView.as_view(), name="api-my-programmes"),
     path("paperwork", paperwork.PaperworkView.as_view(), name="api-paperwork"),
+    path("invitations", invitations.InvitationListView.as_view(), name="api-invitations"),
+    path("invitations/<int:pk>", invitations.InvitationDetailView.as_view(), name="api-invitation"),
     path("me/paperwork", paperwork.MyPaperworkView.as_view(), name="api-my-paperwork"),
     path("me/paperwork/<str:kind>/sign", paperwork.SignView.as_view(), name="api-paperwork-sign"),
     path("programmes", programmes.ProgrammeListView.as_view(), name="api-programmes"),

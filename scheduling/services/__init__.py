@@ -1,6 +1,6 @@
 """Every write in Ridealong goes through these functions (STYLE.md: one place for each rule)."""
 
-from . import accounts, after, open_requests, paperwork, programmes
+from . import accounts, after, open_requests, paperwork, programmes, visitors
 from .base import is_admin, is_lead_of, lead_station_ids, write_transaction
 from .bookings import (
     approve_booking,
@@ -40,6 +40,7 @@ __all__ = [
     "open_requests",
     "paperwork",
     "programmes",
+    "visitors",
     "UNSET",
     "ShiftChange",
     "create_resource",

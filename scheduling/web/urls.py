@@ -1,12 +1,14 @@
 from django.urls import path
 
-from . import about, answer, open_requests, paperwork, programmes, sso, station, views
+from . import about, answer, open_requests, paperwork, programmes, sso, station, views, visitors
 from .forms import SignInForm
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("act/<str:token>/", answer.answer, name="answer"),
+    path("invite/<str:token>/", visitors.invitation, name="invitation"),
+    path("visitors/invite/", visitors.invite, name="invite"),
     path("privacy/", about.privacy, name="privacy"),
     path("accessibility/", about.accessibility, name="accessibility"),
     path("cookies/", about.cookies, name="cookies"),
