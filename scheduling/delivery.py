@@ -15,7 +15,7 @@ from . import notifications
 from .calendar import build_feed
 from .logging import mask
 from .models import Booking, BookingStatus, Heartbeat, Notification, PlaceState
-from .services import expire_due, open_requests, programmes, visitors, write_transaction
+from .services import expire_due, open_requests, paperwork, programmes, visitors, write_transaction
 from .services.privacy import forget_old_text
 
 logger = logging.getLogger(__name__)
@@ -219,6 +219,7 @@ def process_due(*, now: datetime | None = None) -> dict:
         "requests_placed": open_requests.place_waiting_requests(now=now),
         "programme_nudges": programmes.queue_nudges(now=now),
         "visitors_forgotten": visitors.forget_unaccepted(now=now),
+        "clearances_ending": paperwork.queue_expiry_reminders(now=now),
         "reminders": queue_reminders(now=now),
         "action_reminders": queue_action_reminders(now=now),
         "pruned": prune(now=now),

@@ -179,7 +179,7 @@ def test_request_form_shows_a_clearance_failure_next_to_the_field(browser, live_
     page.click("button:has-text('Send request')")
     error = page.locator("#id_others-error")
     assert (
-        "Una Uncleared has no DBS check, confidentiality agreement or safety briefing on record." in error.inner_text()
+        "Una Uncleared has no DBS check on record." in error.inner_text()
     )
     assert page.locator(".nhsuk-error-summary").is_visible()
     assert not Booking.objects.exists()

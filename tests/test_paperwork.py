@@ -138,3 +138,38 @@ def test_signing_on_the_page(client, director, documents, now):
     )
     assert "Signed." in done.content.decode()
     assert Clearance.objects.filter(person=director, kind="briefing", document=documents["briefing"]).exists()
+
+
+def test_expiry_reminders_30_and_7_days_before_once_each_and_not_once_renewed(smtp, director, documents, now):
+    from scheduling.delivery import deliver_batch, process_due
+
+    signed = sign(director, "briefing", documents, now)
+    ends = signed.valid_until
+
+    def run(day):
+        at = local(day.year, day.month, day.day, 9)
+        process_due(now=at)
+        while deliver_batch(now=at)[0]:
+            pass
+        return [m for m in smtp.to(director.email) if "ends on" in m["Subject"]]
+
+    assert run(ends - timedelta(days=31)) == []
+    first = run(ends - timedelta(days=30))
+    assert len(first) == 1 and "/paperwork/" in first[0].get_body(("plain",)).get_content()
+    assert len(run(ends - timedelta(days=29))) == 1  # not again
+    assert len(run(ends - timedelta(days=7))) == 2
+    assert len(run(ends - timedelta(days=6))) == 2
+    # Another clearance, renewed before its reminders: none comes.
+    other = sign(director, "confidentiality", documents, now)
+    paperwork.sign(
+        person=director,
+        kind="confidentiality",
+        version=documents["confidentiality"].version,
+        full_name="Dana Director",
+        agree=True,
+        now=now + timedelta(days=300),
+    )
+    before = len(smtp.to(director.email))
+    run(other.valid_until - timedelta(days=30))
+    run(other.valid_until - timedelta(days=7))
+    assert [m["Subject"] for m in smtp.to(director.email)[before:] if "confidentiality" in m["Subject"]] == []

@@ -3,11 +3,15 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import notifications
 from ..errors import Forbidden, Invalid, NotFound, RuleViolation
-from ..models import BookingStatus, Clearance, PaperworkDocument, PlaceState, display_name
+from ..models import BookingStatus, Clearance, PaperworkDocument, Place, PlaceState, Station, display_name
+from ..rules import CLEARANCE_WORDS
 from .base import change_with_bookings, is_admin, record_event, write_transaction
 from .bookings import settle
 
@@ -113,3 +117,52 @@ def sign(*, person, kind: str, version, full_name: str, agree: bool, now: dateti
         return clearance
 
     return change_with_bookings(find, apply, extra_person_ids=[person.pk])
+
+
+REMIND_BEFORE = (30, 7)
+
+
+def queue_expiry_reminders(*, now: datetime) -> int:
+    """30 and again 7 days before a clearance ends, tell its holder (SPEC §19) — once each per clearance — when
+    it is a kind they sign online, or a held booking of theirs is still to come: online kinds link to sign the
+    current version, the others say who records them. A clearance already renewed is left alone."""
+    today = timezone.localdate(now)
+    queued = 0
+    online = set(online_kinds())
+    ending = Clearance.objects.filter(
+        valid_until__gte=today, valid_until__lte=today + timedelta(days=max(REMIND_BEFORE))
+    )
+    for clearance in ending.select_related("person__profile").order_by("id"):
+        days_left = (clearance.valid_until - today).days
+        # The nearest reminder due: 7 once a week is left, else 30.
+        when = min(d for d in REMIND_BEFORE if days_left <= d)
+        renewed = Clearance.objects.filter(person=clearance.person, kind=clearance.kind).exclude(pk=clearance.pk)
+        if renewed.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=clearance.valid_until)).exists():
+            continue
+        person = clearance.person
+        upcoming = Place.objects.filter(person=person, state=PlaceState.HELD, shift__starts_at__gt=now)
+        if clearance.kind not in online and not upcoming.exists():
+            continue
+        words = CLEARANCE_WORDS.get(clearance.kind, clearance.kind)
+        if clearance.kind in online:
+            lines = [_("Read and sign the current version on My paperwork; it takes a few minutes.")]
+            links = [(_("My paperwork"), settings.SITE_URL + reverse("web:paperwork"))]
+        else:
+            stations = Station.objects.filter(shifts__places__in=upcoming).distinct()
+            leads = sorted({display_name(p) for s in stations for p in s.leads.all()})
+            lines = [
+                _("A station lead records its renewal: ask %(leads)s.") % {"leads": ", ".join(leads) or _("a lead")}
+            ]
+            links = []
+        notifications.queue_note(
+            person,
+            "clearance_ending",
+            subject=_("Your %(what)s ends on %(day)s") % {"what": words, "day": f"{clearance.valid_until:%d %b %Y}"},
+            headline=_("Your %(what)s ends in %(n)s days.") % {"what": words, "n": days_left},
+            lines=lines,
+            links=links,
+            now=now,
+            dedupe=f"clearance-ending-{when}:{clearance.pk}",
+        )
+        queued += 1
+    return queued
