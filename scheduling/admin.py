@@ -24,6 +24,7 @@ from .models import (
     FollowUp,
     Heartbeat,
     IdempotencyRecord,
+    Invitation,
     Notification,
     OpenRequest,
     PaperworkDocument,
@@ -379,6 +380,15 @@ class PaperworkDocumentAdmin(admin.ModelAdmin):
             now=timezone.now(),
             into=obj,
         )
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    """Sent, accepted and voided through the visitors service; the link itself is never stored."""
+
+    list_display = ["person", "email", "invited_by", "created_at", "expires_at", "accepted_at", "voided_at"]
+    readonly_fields = ["person", "invited_by", "email", "created_at", "expires_at", "accepted_at", "voided_at"]
+    exclude = ["nonce"]
 
 
 @admin.register(OpenRequest)

@@ -178,9 +178,7 @@ def test_request_form_shows_a_clearance_failure_next_to_the_field(browser, live_
     page.fill("#id_purpose", "Induction")
     page.click("button:has-text('Send request')")
     error = page.locator("#id_others-error")
-    assert (
-        "Una Uncleared has no DBS check on record." in error.inner_text()
-    )
+    assert "Una Uncleared has no DBS check on record." in error.inner_text()
     assert page.locator(".nhsuk-error-summary").is_visible()
     assert not Booking.objects.exists()
     rachel.close()
@@ -638,3 +636,57 @@ def test_the_programme_chart_is_readable_at_320_px(browser, live_server, story):
     assert "Behind" in page.inner_text("table")
     assert not cora.axe()
     cora.close()
+
+
+def test_a_visitor_is_invited_named_signs_their_paperwork_and_the_ride_along_is_approved_at_390_px(
+    browser, live_server, story, settings
+):
+    """SPEC §19 on a phone: Rachel invites Dana, names her as an observer; Dana accepts the e-mailed link and
+    signs both documents; Lee approves and Pat consents: approved."""
+    from scheduling.models import Clearance, Invitation, Notification
+    from scheduling.services import paperwork
+
+    now = timezone.now()
+    for kind, title in (("confidentiality", "Confidentiality agreement"), ("briefing", "Safety briefing")):
+        paperwork.publish(actor=None, kind=kind, title=title, body="Keep it to yourself.\n\nStay safe.", now=now)
+    night = story["night"]
+    rachel = Visitor(browser, live_server.url, "rachel", width=390)
+    page = rachel.go("/visitors/invite/")
+    page.fill("#id_name", "Dana Director")
+    page.fill("#id_email", "dana@elsewhere.example")
+    page.click("button:has-text('Send invitation')")
+    page.wait_for_url(re.compile("/visitors/invite/$"))
+    assert "Invitation sent" in page.inner_text("main")
+    dana = Invitation.objects.get().person
+    # A lead records her DBS check; the rest she signs herself.
+    Clearance.objects.create(person=dana, kind="dbs", valid_from=now.date() - timedelta(days=1))
+    page = rachel.go(f"/shifts/{night.pk}/request/")
+    page.fill("#id_others", "Dana Director")
+    page.fill("#id_purpose", "My mentor sees a night shift")
+    page.click("button:has-text('Send request')")
+    page.wait_for_url(re.compile(r"/bookings/\d+/$"))
+    booking = Booking.objects.get()
+
+    mail = Notification.objects.filter(recipient=dana, kind="invitation").get()
+    link = re.search(r"(/invite/[^/\s]+/)", mail.body).group(1)
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    visit = context.new_page()
+    visit.goto(live_server.url + link)
+    visit.fill("#id_password", "a-long-enough-visitor-passphrase")
+    visit.click("button:has-text('Set my password')")
+    visit.wait_for_url(re.compile("/paperwork/$"))
+    for kind in ("confidentiality", "briefing"):
+        card = visit.locator(f"[data-paperwork='{kind}']")
+        card.locator("input[name=full_name]").fill("Dana Director")
+        card.locator("input[name=agree]").check()
+        card.get_by_role("button", name=re.compile("Sign")).click()
+        visit.wait_for_url(re.compile("/paperwork/$"))
+    assert visit.locator("text=Signed").count() >= 2
+    assert visit.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert visit.goto(live_server.url + "/shifts/").status == 404  # a visitor reaches only their own corner
+
+    services.approve_booking(booking_id=booking.pk, actor=story["lead"], now=timezone.now())
+    services.give_consent(booking_id=booking.pk, actor=story["paramedic"], now=timezone.now())
+    assert Booking.objects.get(pk=booking.pk).status == "approved"
+    context.close()
+    rachel.close()

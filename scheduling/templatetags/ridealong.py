@@ -1,5 +1,7 @@
 from django import template
 
+from ..rules import CLEARANCE_WORDS
+
 register = template.Library()
 
 REASONS = {
@@ -33,3 +35,8 @@ def quoted(text) -> str:
     """People's own words in a plain-text e-mail, each line behind "> ", so they cannot pass for its own lines."""
     lines = str(text or "").splitlines() or [""]
     return "\n".join(f"  > {line}" for line in lines)
+
+
+@register.filter
+def clearance_words(kind) -> str:
+    return CLEARANCE_WORDS.get(kind, kind)

@@ -226,7 +226,7 @@ def clearances(request, station_id):
     return render(
         request,
         "web/lead/clearances.html",
-        {"station": station, "form": form, "uncovered": _uncovered(station)},
+        {"station": station, "form": form, "uncovered": _uncovered(station), "ending": _ending_soon(station)},
         status=400 if form.errors else 200,
     )
 
@@ -252,6 +252,21 @@ def _uncovered(station) -> list[dict]:
             kind = broken[0].data.get("kind", "")
             found.append({"place": place, "what": CLEARANCE_WORDS.get(kind, kind), "code": broken[0].code})
     return found
+
+
+def _ending_soon(station) -> list[Clearance]:
+    """Clearances ending within 30 days of people with a live booking at the station (SPEC §19)."""
+    today = timezone.localdate()
+    people = Place.objects.filter(
+        shift__station=station, state__in=[PlaceState.HELD, PlaceState.WAITLISTED], shift__starts_at__gt=timezone.now()
+    ).values("person_id")
+    return list(
+        Clearance.objects.filter(
+            person_id__in=people, valid_until__gte=today, valid_until__lte=today + timedelta(days=30)
+        )
+        .select_related("person__profile")
+        .order_by("valid_until", "person_id", "kind")
+    )
 
 
 class PlacingForm(forms.Form):

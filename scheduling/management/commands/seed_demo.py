@@ -74,7 +74,9 @@ class Command(BaseCommand):
             username=username, password=PASSWORD, name=name, email=f"{username}@trust.example", **kw
         )
         if cleared:
-            for kind in ("dbs", "confidentiality", "briefing"):
+            # "dbs": only the check a lead records; the rest the person signs online (SPEC §19).
+            kinds = ("dbs",) if cleared == "dbs" else ("dbs", "confidentiality", "briefing")
+            for kind in kinds:
                 person.clearances.create(
                     kind=kind,
                     valid_from=date(2025, 1, 1),
@@ -84,15 +86,32 @@ class Command(BaseCommand):
         return person
 
     def seed(self, now):
-        # The documents observers sign online (SPEC §19), version 1 of each.
+        # The documents observers sign online (SPEC §19), version 1 of each, published before anyone signed.
         for kind, title, body in DOCUMENTS:
             if kind in settings.RIDEALONG_ONLINE_CLEARANCES:
-                services.paperwork.publish(actor=None, kind=kind, title=title, body=body, now=now)
+                services.paperwork.publish(actor=None, kind=kind, title=title, body=body, now=now - timedelta(days=60))
         self.person("admin", "Ada Admin", is_staff=True, staff_number="A0001")
-        self.person("rachel", "Rachel Reid (Operations Manager)", is_requester=True, cleared=True, staff_number="M1001")
-        self.person("mo", "Mo Okafor (Director, mentor)", is_requester=True, cleared=True, staff_number="M1002")
+        rachel = self.person(
+            "rachel", "Rachel Reid (Operations Manager)", is_requester=True, cleared=True, staff_number="M1001"
+        )
+        mo = self.person("mo", "Mo Okafor (Director, mentor)", is_requester=True, cleared="dbs", staff_number="M1002")
+        # The mentor signed her confidentiality agreement and safety briefing online a month ago, as in the story.
+        for kind in settings.RIDEALONG_ONLINE_CLEARANCES:
+            document = services.paperwork.current_documents()[kind]
+            services.paperwork.sign(
+                person=mo,
+                kind=kind,
+                version=document.version,
+                full_name=mo.profile.name,
+                agree=True,
+                now=now - timedelta(days=30),
+            )
         self.person("una", "Una Ukwu (new manager, not yet cleared)", is_requester=True, staff_number="M1003")
         self.person("eve", "Eve Evans (educator)", is_requester=True, cleared=True, staff_number="M1004")
+        # A visitor from outside the trust, invited by Rachel and not yet in (the e-mail is in the outbox).
+        services.visitors.invite(
+            actor=rachel, name="Vic Visitor (mentor from another trust)", email="vic@visitor.example", now=now
+        )
         serial = 2000
         for code, name, address, resources in STATIONS:
             lead = self.person(f"lead_{code.lower()}", f"{name} station lead", staff_number=f"L{code}")
@@ -224,11 +243,14 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {PASSWORD})"))
         for username, what in [
             ("rachel", "requester: books ride-alongs for herself and her mentor"),
-            ("mo", "mentor (director), cleared observer"),
-            ("una", "requester without clearances (requests are refused)"),
+            ("mo", "mentor (director), cleared observer: DBS recorded, paperwork signed online (My paperwork)"),
+            ("una", "requester without clearances (requests naming her are refused: no DBS check)"),
             ("lee", "station lead of Loughborough (LGH): approval queue"),
             ("pat", "paramedic on LGH DA12 nights: consent inbox (asks each time)"),
             ("terry", "technician on LGH DA12 nights: always consents"),
             ("admin", "admin: everything, including /admin/"),
         ]:
             self.stdout.write(f"  {username:<8} {what}")
+        self.stdout.write(
+            "  (a visitor, vic@visitor.example, is invited and not yet in: the invitation is in the outbox)"
+        )
