@@ -53,6 +53,11 @@ def _people(ids, field: str) -> list:
     return ids
 
 
+def _record_membership(programme: Programme, person_id: int, *, actor, action: str, now: datetime) -> None:
+    # In the member's own history: which programme they joined or left, and who did it.
+    record_event(booking=None, subject=User(pk=person_id), actor=actor, action=action, now=now, note=programme.name)
+
+
 def create_programme(
     *, actor, now: datetime, name: str, starts_on: date, ends_on: date, coordinators=(), members=(), **targets
 ) -> Programme:
@@ -71,14 +76,7 @@ def create_programme(
         programme.coordinators.set(coordinator_ids)
         programme.members.set(member_ids)
         for person_id in member_ids:
-            record_event(
-                booking=None,
-                subject=User(pk=person_id),
-                actor=actor,
-                action="programme_joined",
-                now=now,
-                note=programme.name,
-            )
+            _record_membership(programme, person_id, actor=actor, action="programme_joined", now=now)
     return programme
 
 
@@ -124,14 +122,7 @@ def add_member(*, actor, programme_id: int, person_id: int, now: datetime) -> Pr
             except IntegrityError:
                 pass  # added meanwhile: the outcome is the same
             else:
-                record_event(
-                    booking=None,
-                    subject=User(pk=person_id),
-                    actor=actor,
-                    action="programme_joined",
-                    now=now,
-                    note=programme.name,
-                )
+                _record_membership(programme, person_id, actor=actor, action="programme_joined", now=now)
     return programme
 
 
@@ -141,9 +132,7 @@ def remove_member(*, actor, programme_id: int, person_id: int, now: datetime) ->
         if not programme.members.filter(pk=person_id).exists():
             raise NotFound(_("That person is not a member of this programme."))
         programme.members.remove(person_id)
-        record_event(
-            booking=None, subject=User(pk=person_id), actor=actor, action="programme_left", now=now, note=programme.name
-        )
+        _record_membership(programme, person_id, actor=actor, action="programme_left", now=now)
     return programme
 
 
