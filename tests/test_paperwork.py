@@ -1,9 +1,11 @@
 """Paperwork signed online and the third gate (SPEC §19)."""
 
+import re
 from datetime import date, timedelta
 
 import pytest
 import time_machine
+from django.test import Client
 
 from scheduling import services
 from scheduling.errors import Invalid, RuleViolation
@@ -173,3 +175,25 @@ def test_expiry_reminders_30_and_7_days_before_once_each_and_not_once_renewed(sm
     run(other.valid_until - timedelta(days=30))
     run(other.valid_until - timedelta(days=7))
     assert [m["Subject"] for m in smtp.to(director.email)[before:] if "confidentiality" in m["Subject"]] == []
+
+
+def test_the_booking_page_queue_and_one_tap_page_show_the_paperwork_gate(
+    client, requester, director, night, paramedic, lead, documents, book, now
+):
+    booking = book(requester, night, [requester, director])
+    services.give_consent(booking_id=booking.pk, actor=paramedic, note="Happy to have them", now=now)
+    client.force_login(lead)
+    with time_machine.travel(now, tick=False):
+        page = client.get(f"/bookings/{booking.pk}/").content.decode()
+        queue = client.get("/lead/queue/").content.decode()
+    assert "Dana Director still has to sign the confidentiality agreement and safety briefing online" in page
+    assert "Dana Director still has to sign" in queue and "Happy to have them" in queue
+    mail = Notification.objects.get(recipient=lead, kind="requested")
+    link = re.search(r"^Approve: http://127\.0\.0\.1:8000(\S+)$", mail.body, re.M).group(1)
+    with time_machine.travel(now, tick=False):
+        one_tap = Client().get(link).content.decode()
+    assert "Dana Director still has to sign" in one_tap and "Happy to have them" in one_tap
+    sign(director, "confidentiality", documents, now)
+    sign(director, "briefing", documents, now)
+    with time_machine.travel(now, tick=False):
+        assert "still has to sign" not in client.get(f"/bookings/{booking.pk}/").content.decode()

@@ -140,3 +140,24 @@ def test_a_visitor_who_never_accepted_is_forgotten_after_30_days(invited, now):
     process_due(now=now + timedelta(days=31))
     invited.person.refresh_from_db()
     assert not invited.person.is_active and invited.person.username == f"erased-{invited.person_id}"
+
+
+def test_every_api_route_outside_a_visitors_corner_answers_404(api, invited, night, now):
+    """Walk the URL table itself: every route that is not a visitor's answers them 404, whatever the method."""
+    from scheduling.api.permissions import VISITOR_READ_ROUTES, VISITOR_ROUTES
+    from scheduling.api.urls import v1
+
+    visitor = invited.person
+    with time_machine.travel(now, tick=False):
+        for route in v1:
+            if route.name in VISITOR_ROUTES:
+                continue
+            path = "/api/v1/" + re.sub(r"<int:\w+>", "1", re.sub(r"<str:\w+>", "x", str(route.pattern)))
+            for method in ("get", "post", "patch", "delete"):
+                if route.name in VISITOR_READ_ROUTES and method == "get":
+                    continue
+                answer = getattr(api(visitor), method)(path, {}, format="json")
+                assert answer.status_code in (404, 405), (route.name, method, answer.status_code)
+                if answer.status_code == 405:
+                    continue
+                assert answer.json()["code"] == "not_found", (route.name, method)

@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from .. import answers
 from ..errors import BookingError
 from ..notifications import friendly_when
-from .present import observers_of
+from .present import observers_of, paperwork_lines
 
 REFUSED = {
     "altered": (
@@ -72,6 +72,9 @@ def answer(request, token):
         "booking": booking,
         "when": friendly_when(booking.shift),
         "observers": observers_of(booking),
+        # The lead decides with what they need in view: each crew member's answer and note (SPEC §10, §4).
+        "consents": booking.consents.select_related("person__profile") if found.role == "lead" else None,
+        "paperwork": paperwork_lines(booking),
     }
     return private(render(request, "web/answer.html", context, status=400 if form.errors else 200))
 

@@ -3,7 +3,11 @@
 Whether a reader may see who did something is decided by `access.hides_actor`, not here.
 """
 
+from django.utils.translation import gettext as _
+
 from ..models import BookingStatus, PlaceState, display_name
+from ..rules import CLEARANCE_WORDS
+from ..services.bookings import paperwork_outstanding
 
 SENTENCES = {
     "requested": "{who} asked for this ride-along",
@@ -83,3 +87,18 @@ def observers_of(booking) -> list:
         left = {p.person_id for p in places if p.cancelled_by_observer}
         return [p.person for p in places if p.person_id not in left] or [p.person for p in places]
     return [p.person for p in places if p.state != PlaceState.RELEASED]
+
+
+def paperwork_lines(booking) -> list[str]:
+    """The third gate in words (SPEC §19): who still has which document to sign; empty once complete."""
+    if booking.status not in ("pending", "approved"):
+        return []
+    names = {p.person_id: display_name(p.person) for p in booking.places.select_related("person__profile")}
+    missing: dict[int, list[str]] = {}
+    for person_id, kind in paperwork_outstanding(booking):
+        missing.setdefault(person_id, []).append(CLEARANCE_WORDS.get(kind, kind))
+    return [
+        _("%(name)s still has to sign the %(what)s online")
+        % {"name": names.get(pid, ""), "what": _(" and ").join(kinds)}
+        for pid, kinds in missing.items()
+    ]

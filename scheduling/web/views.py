@@ -182,6 +182,7 @@ def my_bookings(request):
 def _decorate(booking: Booking) -> Booking:
     booking.consent_state = services.consent_summary(list(booking.consents.all()))
     booking.live_observers = [p for p in booking.places.all() if p.state != PlaceState.RELEASED]
+    booking.paperwork_lines = present.paperwork_lines(booking)
     return booking
 
 
