@@ -87,8 +87,8 @@ def why_closed(shift: Shift, now: datetime) -> str:
     return broken[0].detail if broken else ""
 
 
-def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
-    """Open to a new request now, with at least one free seat."""
+def shifts_taking_requests(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
+    """Open to a new request now by notice and suspension (full ones included: they take the waiting list)."""
     earliest = ExpressionWrapper(
         Value(now) + F("station__min_notice_hours") * Value(timedelta(hours=1)), output_field=DateTimeField()
     )
@@ -103,6 +103,13 @@ def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
         qs.filter(notice, starts_at__gt=now, status=ShiftStatus.SCHEDULED, observer_seats__gt=0)
         .filter(Q(station__suspended_until__isnull=True) | Q(starts_at__gte=F("station__suspended_until")))
         .exclude(Exists(never))
+    )
+
+
+def shifts_open_now(qs: QuerySet[Shift], now: datetime) -> QuerySet[Shift]:
+    """Open to a new request now, with at least one free seat."""
+    return (
+        shifts_taking_requests(qs, now)
         .filter(held_seats__lt=F("observer_seats"))
         # `rules.seats_free` > 0 in SQL: a free seat, and a free place that day under the station's cap.
         .alias(day_held_now=day_held_expression())

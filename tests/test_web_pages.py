@@ -58,10 +58,14 @@ def test_find_shifts_shows_full_shifts_with_the_waiting_list_and_closed_ones_wit
     page = signed_in(requester).get("/shifts/").content.decode()
     card = page[page.index(f'data-shift="{full.pk}"') :]
     assert "Full" in card[:800] and "Join the waiting list" in card[:1200]
+    # By default only what can be requested now; the closed ones, each with why, on asking (SPEC §10).
+    assert f'data-shift="{soon.pk}"' not in page
+    page = signed_in(requester).get("/shifts/", {"show_closed": "on"}).content.decode()
     card = page[page.index(f'data-shift="{soon.pk}"') :]
     assert "needs at least 72 hours" in card[:800]
     Station.objects.filter(pk=station.pk).update(suspended_until=local(2026, 11, 1))
-    assert "suspended until" in signed_in(requester).get("/shifts/").content.decode()
+    assert "suspended until" not in signed_in(requester).get("/shifts/").content.decode()
+    assert "suspended until" in signed_in(requester).get("/shifts/", {"show_closed": "on"}).content.decode()
     crew_page = signed_in(lead).get("/shifts/").content.decode()
     assert "Join the waiting list" not in crew_page and "Request a place" not in crew_page
 

@@ -32,6 +32,7 @@ from ..models import (
     validate_timezone,
 )
 from ..services import consent_summary
+from ..services.bookings import paperwork_outstanding
 
 User = get_user_model()
 
@@ -333,20 +334,8 @@ class PaperworkGapSerializer(serializers.Serializer):
 
 
 def paperwork_state(booking: Booking) -> dict:
-    """The third gate (SPEC §19), for a held booking: which observers still have a document to sign."""
-    if booking.status not in (BookingStatus.PENDING, BookingStatus.APPROVED):
-        return {"paperwork": "complete", "paperwork_missing": []}
-    held = [p for p in booking.places.all() if p.state == PlaceState.HELD]
-    cache = getattr(booking, "_prefetched_objects_cache", {}).get("places")
-    if hasattr(booking, "paperwork_missing_now"):
-        # Just made: the service worked it out under its locks.
-        missing = booking.paperwork_missing_now
-    elif cache is not None and all("clearances" in getattr(p.person, "_prefetched_objects_cache", {}) for p in held):
-        # A listing prefetched the observers' online clearances (access.bookings_for_listing).
-        clearances = [c for p in held for c in p.person.clearances.all()]
-        missing = rules.paperwork_missing(booking.shift, [p.person for p in held], clearances)
-    else:
-        missing = rules.paperwork_missing(booking.shift, [User(pk=p.person_id) for p in held])
+    """The third gate (SPEC §19), as the booking's JSON says it."""
+    missing = paperwork_outstanding(booking)
     return {
         "paperwork": "outstanding" if missing else "complete",
         "paperwork_missing": [{"observer": person_id, "kind": kind} for person_id, kind in missing],

@@ -90,7 +90,22 @@ def ask_crew(booking: Booking, crew: list[CrewMember], now: datetime, *, new: bo
 
 
 def paperwork_outstanding(booking: Booking) -> list[tuple[int, str]]:
-    """(observer id, kind) of the documents its observers with live places must still sign online."""
+    """(observer id, kind) of the documents its observers holding places must still sign online (SPEC §19).
+
+    The one answer for the services, the API and the pages. A listing that prefetched the observers' online
+    clearances (`access.bookings_for_listing`) is answered from them, without a query per booking.
+    """
+    if booking.status not in HELD_STATUSES:
+        return []
+    if hasattr(booking, "paperwork_missing_now"):
+        # Just made: the service worked it out under its locks.
+        return booking.paperwork_missing_now
+    cached = getattr(booking, "_prefetched_objects_cache", {}).get("places")
+    if cached is not None:
+        held = [p for p in cached if p.state == PlaceState.HELD]
+        if all("clearances" in getattr(p.person, "_prefetched_objects_cache", {}) for p in held):
+            clearances = [c for p in held for c in p.person.clearances.all()]
+            return rules.paperwork_missing(booking.shift, [p.person for p in held], clearances)
     observers = [p.person for p in booking.places.select_related("person") if p.state == PlaceState.HELD]
     return rules.paperwork_missing(booking.shift, observers)
 

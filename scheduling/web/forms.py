@@ -39,6 +39,7 @@ class ShiftSearchForm(forms.Form):
     time_of_day = forms.ChoiceField(
         choices=[("", "Day or night"), ("day", "Day"), ("night", "Night")], required=False, label="Day or night"
     )
+    show_closed = forms.BooleanField(required=False, label=_("Show shifts you cannot request"))
 
 
 class BookingRequestForm(forms.Form):

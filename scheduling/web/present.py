@@ -91,11 +91,12 @@ def observers_of(booking) -> list:
 
 def paperwork_lines(booking) -> list[str]:
     """The third gate in words (SPEC §19): who still has which document to sign; empty once complete."""
-    if booking.status not in ("pending", "approved"):
+    gaps = paperwork_outstanding(booking)
+    if not gaps:
         return []
     names = {p.person_id: display_name(p.person) for p in booking.places.select_related("person__profile")}
     missing: dict[int, list[str]] = {}
-    for person_id, kind in paperwork_outstanding(booking):
+    for person_id, kind in gaps:
         missing.setdefault(person_id, []).append(CLEARANCE_WORDS.get(kind, kind))
     return [
         _("%(name)s still has to sign the %(what)s online")

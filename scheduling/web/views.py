@@ -84,6 +84,9 @@ def find_shifts(request):
     now = _now()
     form = ShiftSearchForm(request.GET or None)
     qs = selectors.shifts_to_find(selectors.shifts_for_listing(), now)
+    if not (form.is_valid() and form.cleaned_data["show_closed"]):
+        # By default only what the reader could ask for now (SPEC §10); full shifts take the waiting list.
+        qs = selectors.shifts_taking_requests(qs, now)
     if form.is_valid():
         data = form.cleaned_data
         if data["station"]:
