@@ -31,9 +31,11 @@ demo: migrate
 	$(DEV) $(PY) manage.py seed_demo --if-empty
 
 # The delivery worker runs beside the server, so the demo's e-mails appear in this console as they are sent.
+# process_due runs every minute beside them, as the deployment's timer does, so /readyz stays at 200.
 run: demo
 	@$(DEV) $(PY) manage.py deliver_notifications --loop --interval 2 & worker=$$!; \
-	trap "kill $$worker 2>/dev/null" EXIT INT TERM; \
+	( while true; do $(DEV) $(PY) manage.py process_due >/dev/null; sleep 60; done ) & due=$$!; \
+	trap "kill $$worker $$due 2>/dev/null" EXIT INT TERM; \
 	$(DEV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: deps browser tools
