@@ -270,3 +270,10 @@ def test_the_footer_pages_name_the_trust_and_its_contacts_from_settings(client, 
     assert f'href="{path}"' in page  # in every page's footer
     if path == "/privacy/":
         assert "dpo@mat.example" in page
+
+
+def test_an_empty_request_says_what_to_do_in_the_content_guides_words(signed_in, requester, night):
+    page = signed_in(requester).post(f"/shifts/{night.pk}/request/", {"include_me": "on", "purpose": ""})
+    text = page.content.decode()
+    assert "Enter why you want to observe the crew" in text and "This field is required" not in text
+    assert "<title>Error: " in text

@@ -275,3 +275,28 @@ class AskDateForm(BookingRequestForm):
         super().__init__(*args, **kwargs)
         del self.fields["allow_waitlist"]
         self.fields["purpose"].error_messages["required"] = _("Enter why you want to observe the crew")
+
+
+# What to do, in the NHS content guide's words, when a required field is left empty (never "This field is
+# required."). The first error message a person meets after a failed submit.
+REQUIRED_MESSAGES = {
+    (BookingRequestForm, "purpose"): _("Enter why you want to observe the crew"),
+    (ReasonForm, "reason"): _("Enter a reason"),
+    (ApiTokenForm, "name"): _("Enter a name for the token, so you can tell it apart later"),
+    (ReflectionForm, "text"): _("Enter your reflection"),
+    (ActionForm, "text"): _("Enter the action"),
+    (ActionForm, "owner"): _("Choose who will do it"),
+    (FeedbackForm, "text"): _("Enter your feedback for the observers"),
+    (ClearanceForm, "person"): _("Enter the person's username or staff number"),
+    (ClearanceForm, "kind"): _("Choose the kind of clearance"),
+    (ClearanceForm, "valid_from"): _("Enter the date the clearance starts"),
+    (ConsentForm, "decision"): _("Choose give, decline or withdraw"),
+    (PreferenceForm, "consent_preference"): _("Choose when you want to be asked"),
+    (SignInForm, "username"): _("Enter your username"),
+    (SignInForm, "password"): _("Enter your password"),
+}
+for (form_class, field_name), message in REQUIRED_MESSAGES.items():
+    form_class.base_fields[field_name].error_messages = {
+        **form_class.base_fields[field_name].error_messages,
+        "required": message,
+    }
