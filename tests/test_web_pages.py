@@ -148,7 +148,7 @@ def test_crew_inbox_and_private_decline(signed_in, requester, paramedic, night):
     assert "Pat" not in page and "Not this one" not in page
 
 
-def test_preference_change(signed_in, paramedic):
+def test_preference_change(signed_in, paramedic, night):
     signed_in(paramedic).post("/crew/inbox/", {"consent_preference": "always"})
     paramedic.profile.refresh_from_db()
     assert paramedic.profile.consent_preference == "always"
@@ -277,3 +277,11 @@ def test_an_empty_request_says_what_to_do_in_the_content_guides_words(signed_in,
     text = page.content.decode()
     assert "Enter why you want to observe the crew" in text and "This field is required" not in text
     assert "<title>Error: " in text
+
+
+def test_the_consent_inbox_is_only_for_crew(signed_in, requester, paramedic, night):
+    assert signed_in(requester).get("/crew/inbox/").status_code == 404
+    assert signed_in(requester).post("/crew/inbox/", {"consent_preference": "never"}).status_code == 404
+    requester.profile.refresh_from_db()
+    assert requester.profile.consent_preference == "ask"
+    assert signed_in(paramedic).get("/crew/inbox/").status_code == 200

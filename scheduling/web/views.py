@@ -443,6 +443,9 @@ def _inbox(person):
 @login_required
 def consent_inbox(request):
     person = request.user
+    if not person.crew_places.exists():
+        # Only crew are asked to host; to anyone else the page is not there (SPEC §10: navigation by role).
+        return render(request, "web/not_found.html", status=404)
     form = PreferenceForm(request.POST or None, initial={"consent_preference": person.profile.consent_preference})
     if request.method == "POST" and form.is_valid():
         try:
