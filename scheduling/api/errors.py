@@ -13,7 +13,10 @@ from ..errors import BookingError
 logger = logging.getLogger(__name__)
 
 CODES = {
-    exceptions.NotAuthenticated: ("not_authenticated", "Sign in first: send `Authorization: Token <token>`."),
+    exceptions.NotAuthenticated: (
+        "not_authenticated",
+        "Sign in first: send `Authorization: Bearer <token>` (or `Token <token>`), from POST /api/v1/auth/token.",
+    ),
     exceptions.AuthenticationFailed: ("not_authenticated", "The token is unknown, expired or revoked; make a new one."),
     exceptions.PermissionDenied: ("forbidden", "You are not allowed to do that."),
     exceptions.NotFound: ("not_found", "Not found."),
