@@ -115,14 +115,25 @@ def sees_date_of_birth(viewer, person_id: int) -> bool:
     return is_admin(viewer) or viewer.pk == person_id
 
 
+def tried_placement() -> Q:
+    """A placement the crew turned down: the station's business. The requester and observers of an open
+    request never learn which shifts were tried (SPEC §17); its crew and leads still see it."""
+    return Q(from_request__isnull=False, status=BookingStatus.DECLINED, cancel_reason="crew_declined")
+
+
+def may_invite(person) -> bool:
+    """Requesters, leads and admins invite visitors (SPEC §19); visitors themselves do not."""
+    if person is None or not person.is_authenticated or person.profile.is_visitor:
+        return False
+    return is_admin(person) or person.profile.is_requester or bool(lead_station_ids(person))
+
+
 def bookings_visible_to(person) -> QuerySet[Booking]:
     """Those involved: requester, observers, the shift's crew, its station's leads, admins."""
     qs = Booking.objects.all()
     if is_admin(person):
         return qs
-    # A placement the crew turned down is the station's business: the requester and observers of an open
-    # request never learn which shifts were tried (SPEC §17); its crew and leads still see it.
-    tried = Q(from_request__isnull=False, status=BookingStatus.DECLINED, cancel_reason="crew_declined")
+    tried = tried_placement()
     return qs.filter(
         ((Q(requested_by=person) | Exists(Place.objects.filter(booking=OuterRef("pk"), person=person))) & ~tried)
         | Exists(CrewMember.objects.filter(shift=OuterRef("shift_id"), person=person))

@@ -429,12 +429,12 @@ class ProgrammeAdmin(admin.ModelAdmin):
             now=now,
             coordinators=[p.pk for p in form.cleaned_data["coordinators"]],
         )
-        wanted = {p.pk for p in form.cleaned_data["members"]}
-        current = set(programme.members.values_list("pk", flat=True))
-        for person in sorted(wanted - current):
-            services.programmes.add_member(actor=request.user, programme_id=programme.pk, person_id=person, now=now)
-        for person in sorted(current - wanted):
-            services.programmes.remove_member(actor=request.user, programme_id=programme.pk, person_id=person, now=now)
+        services.programmes.set_members(
+            actor=request.user,
+            programme_id=programme.pk,
+            person_ids=[p.pk for p in form.cleaned_data["members"]],
+            now=now,
+        )
 
 
 @admin.register(Place)

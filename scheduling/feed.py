@@ -24,7 +24,7 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import http_date
 from django.views.decorators.http import require_http_methods
 
-from .access import lead_station_ids
+from .access import lead_station_ids, tried_placement
 from .calendar import FINAL, KEEP_CANCELLED, EventData, build_feed, rules_year, shows_in_feed, status_for
 from .models import (
     Booking,
@@ -67,7 +67,8 @@ def feed_bookings(person, now: datetime, *, upcoming: bool = False) -> QuerySet[
             & Exists(CrewMember.objects.filter(shift=OuterRef("shift_id"), person=person))
         )
     )
-    bookings = Booking.objects.filter(mine, shift__ends_at__gt=now - FEED_PAST)
+    # A placement the crew declined is never in the requester's or observers' calendar (SPEC §17).
+    bookings = Booking.objects.filter(mine, shift__ends_at__gt=now - FEED_PAST).exclude(tried_placement())
     # `upcoming` keeps the ones too far ahead for the feed yet, to tell when they enter it.
     return bookings if upcoming else bookings.filter(shift__starts_at__lt=now + FEED_FUTURE)
 

@@ -421,6 +421,11 @@ def test_after_a_placement_and_a_decline_the_requester_and_observers_learn_nothi
         for text in surfaces:
             for secret in secrets:
                 assert secret not in text, (person.username, secret)
+    # Nor is it in their calendars.
+    from scheduling.feed import feed_bookings
+
+    for person in (requester, mentor):
+        assert booking.pk not in set(feed_bookings(person, now).values_list("pk", flat=True))
     # Its crew and the lead still see it.
     assert api(lead).get(f"/api/v1/bookings/{booking.pk}").status_code == 200
     assert api(crews["a"]["medic"]).get(f"/api/v1/bookings/{booking.pk}").status_code == 200

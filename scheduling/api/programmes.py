@@ -122,12 +122,7 @@ class ProgrammeDetailView(GenericAPIView):
         members = data.pop("members", None)
         programmes.update_programme(actor=request.user, programme_id=found.pk, now=timezone.now(), **data)
         if members is not None:
-            now = timezone.now()
-            current = set(found.members.values_list("pk", flat=True))
-            for person in sorted(set(members) - current):
-                programmes.add_member(actor=request.user, programme_id=found.pk, person_id=person, now=now)
-            for person in sorted(current - set(members)):
-                programmes.remove_member(actor=request.user, programme_id=found.pk, person_id=person, now=now)
+            programmes.set_members(actor=request.user, programme_id=found.pk, person_ids=members, now=timezone.now())
         return Response(_fresh(found.pk, request.user))
 
 

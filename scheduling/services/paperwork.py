@@ -54,6 +54,14 @@ def publish(*, actor, kind: str, title: str, body: str, valid_days: int = 365, n
         document.version = (latest.version if latest else 0) + 1
         document.published_at = now
         document.save()
+        record_event(
+            booking=None,
+            actor=actor,
+            action="paperwork_published",
+            now=now,
+            code=kind,
+            note=f"{document.title} v{document.version}",
+        )
     return document
 
 

@@ -75,6 +75,7 @@ def create_programme(
         )
         programme.coordinators.set(coordinator_ids)
         programme.members.set(member_ids)
+        record_event(booking=None, actor=actor, action="programme_created", now=now, note=programme.name)
         for person_id in member_ids:
             _record_membership(programme, person_id, actor=actor, action="programme_joined", now=now)
     return programme
@@ -101,6 +102,11 @@ def update_programme(*, actor, programme_id: int, now: datetime, **changes) -> P
             programme.save(update_fields=fields)
         if "coordinators" in changes:
             programme.coordinators.set(_people(changes["coordinators"], "coordinators"))
+        changed = sorted({*fields, *(["coordinators"] if "coordinators" in changes else [])})
+        if changed:
+            # Which settings changed, in the programme's own words; the admins' audit list shows it.
+            note = f"{programme.name}: {', '.join(changed)}"
+            record_event(booking=None, actor=actor, action="programme_changed", now=now, note=note)
     return programme
 
 
@@ -123,6 +129,18 @@ def add_member(*, actor, programme_id: int, person_id: int, now: datetime) -> Pr
                 pass  # added meanwhile: the outcome is the same
             else:
                 _record_membership(programme, person_id, actor=actor, action="programme_joined", now=now)
+    return programme
+
+
+def set_members(*, actor, programme_id: int, person_ids, now: datetime) -> Programme:
+    """Make the members exactly these (the admin's form, a PATCH): each joining and leaving as its own event."""
+    programme = _programme_for_change(actor, programme_id)
+    wanted = set(_people(person_ids, "members"))
+    current = set(programme.members.values_list("pk", flat=True))
+    for person_id in sorted(wanted - current):
+        add_member(actor=actor, programme_id=programme.pk, person_id=person_id, now=now)
+    for person_id in sorted(current - wanted):
+        remove_member(actor=actor, programme_id=programme.pk, person_id=person_id, now=now)
     return programme
 
 

@@ -28,13 +28,6 @@ VALID_FOR = timedelta(days=14)
 FORGET_AFTER = timedelta(days=30)
 
 
-def may_invite(person) -> bool:
-    """Requesters, leads and admins invite visitors; visitors themselves do not."""
-    if person is None or not person.is_authenticated or person.profile.is_visitor:
-        return False
-    return access.is_admin(person) or person.profile.is_requester or bool(access.lead_station_ids(person))
-
-
 def link_for(invitation: Invitation) -> str:
     token = signing.dumps({"i": invitation.pk, "n": invitation.nonce}, salt=SALT, compress=True)
     return settings.SITE_URL + reverse("web:invitation", args=[token])
@@ -55,7 +48,7 @@ def invite(*, actor, name: str, email: str, now: datetime) -> Invitation:
     Inviting someone already invited and not yet in makes a new link and voids the old one; an active
     person who already has that address is refused (`already_a_person`), naming nobody.
     """
-    if not may_invite(actor):
+    if not access.may_invite(actor):
         raise Forbidden(_("Only requesters, station leads and admins invite visitors."))
     name, email = (name or "").strip(), (email or "").strip().lower()
     fields = {}
@@ -68,19 +61,19 @@ def invite(*, actor, name: str, email: str, now: datetime) -> Invitation:
     if fields:
         raise Invalid(_("Some of the invitation is not valid."), fields=fields)
     ensure_single_line(name=name)
-    existing = User.objects.filter(email__iexact=email, is_active=True).select_related("profile").first()
-    if existing is not None and not (existing.profile.is_visitor and not existing.has_usable_password()):
-        raise RuleViolation(
-            _("Someone with that e-mail address already has a Ridealong account."), code="already_a_person"
-        )
-    if existing is None:
-        person = create_person(username=_username_for(email), name=name, email=email, now=now)
-        Profile.objects.filter(pk=person.pk).update(is_visitor=True)
-        person.profile.is_visitor = True
-    else:
-        person = existing
     with write_transaction():
-        lock_persons([person.pk])
+        # One transaction: the visitor, their invitation, its event and its e-mail, or none of them.
+        existing = User.objects.filter(email__iexact=email, is_active=True).select_related("profile").first()
+        if existing is not None and not (existing.profile.is_visitor and not existing.has_usable_password()):
+            raise RuleViolation(
+                _("Someone with that e-mail address already has a Ridealong account."), code="already_a_person"
+            )
+        if existing is None:
+            person = create_person(username=_username_for(email), name=name, email=email, now=now)
+            Profile.objects.filter(pk=person.pk).update(is_visitor=True)
+            person.profile.is_visitor = True
+        else:
+            person = existing
         # A new link voids every earlier one.
         Invitation.objects.filter(person=person, accepted_at=None, voided_at=None).update(voided_at=now)
         invitation = Invitation.objects.create(

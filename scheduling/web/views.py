@@ -5,7 +5,7 @@ import time as clock
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -176,6 +176,8 @@ def my_bookings(request):
         access.open_requests_visible_to(person)
         .filter(Q(requested_by=person) | Q(observers=person))
         .distinct()
+        # Whether it came back to be placed again ("Being placed again"), counted in the same query.
+        .annotate(reopened=Count("events", filter=Q(events__action="request_reopened")))
         .order_by("-created_at", "-id")[:50]
     )
     context = {"bookings": [_decorate(b) for b in bookings], "open_requests": asked}

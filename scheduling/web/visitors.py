@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import access
 from ..errors import BookingError
 from ..services import visitors
 from .answer import private
@@ -55,7 +56,7 @@ class PasswordForm(forms.Form):
 
 @login_required
 def invite(request):
-    if not visitors.may_invite(request.user):
+    if not access.may_invite(request.user):
         return render(request, "web/not_found.html", status=404)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
