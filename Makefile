@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1s
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate demo bench clean deps assets screenshots browser tools lock sbom
+.PHONY: run test lint format migrate demo bench clean deps messages assets screenshots browser tools lock sbom
 
 # Exact versions with their hashes from requirements.lock (make lock rewrites it from pyproject.toml).
 $(STAMP): pyproject.toml requirements.lock
@@ -17,7 +17,19 @@ $(STAMP): pyproject.toml requirements.lock
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-deps: $(STAMP)
+deps: $(STAMP) messages
+
+# The Welsh catalogue (locale/cy) compiled for Django; GNU gettext's msgfmt from Debian, installed when missing.
+messages:
+	@if ! command -v msgfmt >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's gettext for the Welsh catalogue"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	  else \
+	    echo "Install GNU gettext (apt-get install gettext) to compile the Welsh catalogue" >&2; exit 1; \
+	  fi; \
+	fi
+	@for po in locale/*/LC_MESSAGES/django.po; do msgfmt --check-format -o "$${po%.po}.mo" "$$po"; done
 
 # `make run` is a development server: DEBUG on unless the environment says otherwise.
 DEV := DEBUG=$${DEBUG:-true} LOG_FORMAT=$${LOG_FORMAT:-text} SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}

@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scheduling.middleware.ReadersLanguage",
     "scheduling.middleware.PrivatePagesAreNotStored",
     "scheduling.middleware.VisitorsKeepToTheirOwnPages",
     "csp.middleware.CSPMiddleware",
@@ -97,10 +98,13 @@ TEMPLATES = [
         "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
+            # `date` writes day and month names in the page's language (scheduling/dates.py).
+            "builtins": ["scheduling.templatetags.dates"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "scheduling.languages.switch",
             ],
         },
     },
@@ -216,7 +220,19 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-LANGUAGE_CODE = "en-gb"
+# English and Welsh (SPEC §20): the site's default and the languages offered, from RIDEALONG_LANGUAGES.
+LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg"}
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+_languages = env_list("RIDEALONG_LANGUAGES", ["en", "cy"])
+if not _languages or not set(_languages) <= set(LANGUAGE_NAMES):
+    raise ImproperlyConfigured(f"RIDEALONG_LANGUAGES must name some of {', '.join(LANGUAGE_NAMES)}")
+LANGUAGES = [(code, LANGUAGE_NAMES[code]) for code in _languages]
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(f"LANGUAGE_CODE {LANGUAGE_CODE!r} is not in RIDEALONG_LANGUAGES")
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "ridealong_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "Europe/London"
 USE_I18N = True
 USE_TZ = True

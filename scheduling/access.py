@@ -5,6 +5,7 @@ Anything a person may not see answers 404, the same as what does not exist, so e
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext
 
 from .errors import Forbidden, NotFound
 from .models import (
@@ -52,7 +53,7 @@ def leads_or_admin(person, station_id: int) -> bool:
 
 def ensure_lead_or_admin(person, station_id: int) -> None:
     if not leads_or_admin(person, station_id):
-        raise Forbidden("Only the station's leads can do that.")
+        raise Forbidden(gettext("Only the station's leads can do that."))
 
 
 def sees_private(person, station_id: int) -> bool:
@@ -163,12 +164,12 @@ def access_booking(person, booking_id) -> Booking:
     try:
         booking_id = int(booking_id)
     except (TypeError, ValueError):
-        raise NotFound("No booking with that id.") from None
+        raise NotFound(gettext("No booking with that id.")) from None
     if not 0 < booking_id < MAX_ID:
-        raise NotFound("No booking with that id.")
+        raise NotFound(gettext("No booking with that id."))
     booking = bookings_for_listing(person).filter(pk=booking_id).first()
     if booking is None:
-        raise NotFound("No booking with that id.")
+        raise NotFound(gettext("No booking with that id."))
     return booking
 
 
@@ -279,10 +280,10 @@ def access_open_request(person, request_id, *, suggestions: bool = False) -> Ope
     try:
         request_id = int(request_id)
     except (TypeError, ValueError):
-        raise NotFound("No request with that id.") from None
+        raise NotFound(gettext("No request with that id.")) from None
     found = open_requests_visible_to(person).filter(pk=request_id).first() if 0 < request_id < MAX_ID else None
     if found is None or (suggestions and not leads_or_admin(person, found.station_id)):
-        raise NotFound("No request with that id.")
+        raise NotFound(gettext("No request with that id."))
     return found
 
 
@@ -306,8 +307,8 @@ def access_programme(person, programme_id) -> Programme:
     try:
         programme_id = int(programme_id)
     except (TypeError, ValueError):
-        raise NotFound("No programme with that id.") from None
+        raise NotFound(gettext("No programme with that id.")) from None
     found = programmes_visible_to(person).filter(pk=programme_id).first() if 0 < programme_id < MAX_ID else None
     if found is None:
-        raise NotFound("No programme with that id.")
+        raise NotFound(gettext("No programme with that id."))
     return found

@@ -9,13 +9,15 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext, gettext_lazy
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vDuration, vRecur
 
-from .models import BookingStatus, PlaceState
+from .models import BookingStatus, CrewRole, PlaceState
 
 PRODID = "-//Ridealong//Ride-along scheduler//EN"
 KEEP_CANCELLED = timedelta(days=14)
-WHAT_TO_BRING = (
+WHAT_TO_BRING = gettext_lazy(
     "Bring photo ID, sturdy closed shoes, warm layers and food for the shift. "
     "High-visibility clothing is provided at the station."
 )
@@ -186,9 +188,9 @@ def _times(starts_at: datetime, ends_at: datetime, tz) -> tuple[datetime, dateti
 
 
 PREFIX = {
-    BookingStatus.PENDING: "Requested: ",
-    BookingStatus.WAITLISTED: "Waitlisted: ",
-    BookingStatus.APPROVED: "",
+    BookingStatus.PENDING: gettext_lazy("Requested: Ride-along: %(label)s"),
+    BookingStatus.WAITLISTED: gettext_lazy("Waitlisted: Ride-along: %(label)s"),
+    BookingStatus.APPROVED: gettext_lazy("Ride-along: %(label)s"),
 }
 ICAL_STATUS = {
     BookingStatus.PENDING: "TENTATIVE",
@@ -205,7 +207,8 @@ def build_event(item: EventData) -> Event:
     tz = zoneinfo.ZoneInfo(item.tzid)
     changed = item.updated_at.astimezone(UTC)
     url = booking_page(item.booking_id)
-    crew = ", ".join(role.replace("_", " ") for role in item.crew_roles) or "to be confirmed"
+    crew = ", ".join(str(CrewRole(role).label) if role in CrewRole.values else role for role in item.crew_roles)
+    crew = crew or gettext("to be confirmed")
     event = Event()
     event.add("uid", item.uid)
     event.add("sequence", item.revision)
@@ -214,16 +217,19 @@ def build_event(item: EventData) -> Event:
     starts_at, ends_at = _times(item.starts_at, item.ends_at, tz)
     event.add("dtstart", starts_at)
     event.add("dtend", ends_at)
-    event.add("summary", PREFIX.get(item.status, "Cancelled: ") + f"Ride-along: {item.label}")
+    event.add(
+        "summary",
+        str(PREFIX.get(item.status, gettext_lazy("Cancelled: Ride-along: %(label)s"))) % {"label": item.label},
+    )
     event.add("location", item.location)
     event.add(
         "description",
         "\n".join(
             [
-                f"Purpose: {item.purpose}",
-                f"Crew: {crew}",
-                f"What to bring: {WHAT_TO_BRING}",
-                f"Booking: {url}",
+                gettext("Purpose: %(purpose)s") % {"purpose": item.purpose},
+                gettext("Crew: %(crew)s") % {"crew": crew},
+                gettext("What to bring: %(what)s") % {"what": WHAT_TO_BRING},
+                gettext("Booking: %(url)s") % {"url": url},
             ]
         ),
     )
@@ -242,7 +248,7 @@ REMEMBER_IN_PROCESS = 20_000
 
 
 def event_key(item: EventData, site_url: str) -> str:
-    return hashlib.sha256(repr((EVENT_FORMAT, site_url, item)).encode()).hexdigest()
+    return hashlib.sha256(repr((EVENT_FORMAT, site_url, translation.get_language(), item)).encode()).hexdigest()
 
 
 def events_bytes(items: list[EventData], *, stored: bool) -> list[bytes]:
@@ -250,9 +256,10 @@ def events_bytes(items: list[EventData], *, stored: bool) -> list[bytes]:
     (at most two queries), for the subscription feed."""
     from .models import FeedEvent
 
-    site_url = settings.SITE_URL
+    # Events are written in the reader's language: it is part of what they are remembered by.
+    site_url = (settings.SITE_URL, translation.get_language())
     found = {item: _remembered[(item, site_url)] for item in items if (item, site_url) in _remembered}
-    missing = {event_key(item, site_url): item for item in items if item not in found}
+    missing = {event_key(item, settings.SITE_URL): item for item in items if item not in found}
     if missing and not stored:
         found.update((item, build_event(item).to_ical()) for item in missing.values())
     elif missing:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from . import notifications
 from .calendar import build_feed
+from .languages import writing_to
 from .logging import mask
 from .models import Booking, BookingStatus, Heartbeat, Notification, PlaceState
 from .services import expire_due, open_requests, paperwork, programmes, visitors, write_transaction
@@ -64,7 +65,8 @@ def render(note: Notification) -> EmailMultiAlternatives:
             .prefetch_related("places", "shift__crew_members")
             .get(pk=note.booking_id)
         )
-        ics = build_feed(owner=note.recipient, bookings=[booking], now=timezone.now(), name="Ride-along")
+        with writing_to(note.recipient):
+            ics = build_feed(owner=note.recipient, bookings=[booking], now=timezone.now(), name="Ride-along")
         message.attach(f"ride-along-{booking.pk}.ics", ics, "text/calendar; charset=utf-8")
     return message
 

@@ -2,11 +2,13 @@
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy
+
 
 class BookingError(Exception):
     code = "error"
     status = 409
-    default_detail = "The request could not be carried out."
+    default_detail = gettext_lazy("The request could not be carried out.")
     retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(
@@ -40,49 +42,49 @@ class RuleViolation(BookingError):
 class InvalidTransition(BookingError):
     code = "invalid_transition"
     status = 409
-    default_detail = "The booking cannot make that change in its current state."
+    default_detail = gettext_lazy("The booking cannot make that change in its current state.")
 
 
 class TooEarly(BookingError):
     code = "too_early"
     status = 409
-    default_detail = "This opens once the shift has ended."
+    default_detail = gettext_lazy("This opens once the shift has ended.")
 
 
 class Invalid(BookingError):
     code = "invalid"
     status = 400
-    default_detail = "Some of the input is not valid."
+    default_detail = gettext_lazy("Some of the input is not valid.")
 
 
 class NotFound(BookingError):
     code = "not_found"
     status = 404
-    default_detail = "Not found."
+    default_detail = gettext_lazy("Not found.")
 
 
 class Forbidden(BookingError):
     code = "forbidden"
     status = 403
-    default_detail = "You are not allowed to do that."
+    default_detail = gettext_lazy("You are not allowed to do that.")
 
 
 class ConflictOfInterest(Forbidden):
     code = "conflict_of_interest"
-    default_detail = "You cannot decide on a booking you requested or observe; ask another lead."
+    default_detail = gettext_lazy("You cannot decide on a booking you requested or observe; ask another lead.")
 
 
 class Busy(BookingError):
     code = "busy"
     status = 503
-    default_detail = "Ridealong is busy with another change to the same shift; try again in a moment."
+    default_detail = gettext_lazy("Ridealong is busy with another change to the same shift; try again in a moment.")
     retry_after = 1
 
 
 class TooManyAttempts(BookingError):
     code = "too_many_attempts"
     status = 429
-    default_detail = "Too many failed sign-ins; try again later."
+    default_detail = gettext_lazy("Too many failed sign-ins; try again later.")
 
     def __init__(self, detail: str | None = None, *, retry_after: int = 900):
         super().__init__(detail)

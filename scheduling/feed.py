@@ -19,13 +19,15 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import http_date
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from .access import lead_station_ids, tried_placement
 from .calendar import FINAL, KEEP_CANCELLED, EventData, build_feed, rules_year, shows_in_feed, status_for
+from .languages import writing_to
 from .models import (
     Booking,
     BookingStatus,
@@ -149,7 +151,9 @@ def feed_content(person, now: datetime) -> FeedContent:
     shown = tuple(item for item in items if shows_in_feed(item, now))
     year = rules_year(list(shown), now)
     # Everything build_feed writes is a function of these: the same fingerprint, the same bytes.
-    digest = hashlib.sha256(repr((FEED_FORMAT, settings.SITE_URL, FEED_NAME, year, shown)).encode()).hexdigest()
+    digest = hashlib.sha256(
+        repr((FEED_FORMAT, settings.SITE_URL, translation.get_language(), FEED_NAME, year, shown)).encode()
+    ).hexdigest()
     changes = [
         datetime(now.year + 1, 1, 1, tzinfo=UTC),  # the VTIMEZONE rules follow the year
         *(item.ends_at + FEED_PAST for item in items),  # leaving the 30-day past
@@ -184,12 +188,13 @@ class Answer:
 
 def work_out(person_id: int, now: datetime) -> Answer:
     """Build the feed; on PostgreSQL, remember the answer for the requests that follow."""
-    person = User.objects.get(pk=person_id)
-    if connection.vendor == "postgresql":
-        content, body = remember(person, now)
-    else:
-        content = feed_content(person, now)
-        body = feed_bytes(person, content, now)
+    person = User.objects.select_related("profile").get(pk=person_id)
+    with writing_to(person):
+        if connection.vendor == "postgresql":
+            content, body = remember(person, now)
+        else:
+            content = feed_content(person, now)
+            body = feed_bytes(person, content, now)
     return Answer(person_id, content.etag, content.last_modified, body=body)
 
 
@@ -299,7 +304,7 @@ def forget_absorbed_feed_changes() -> int:
 
 
 def _not_found():
-    return HttpResponse("No calendar at this address.\n", status=404, content_type="text/plain; charset=utf-8")
+    return HttpResponse(gettext("No calendar at this address.\n"), status=404, content_type="text/plain; charset=utf-8")
 
 
 @require_http_methods(["GET", "HEAD"])

@@ -1,8 +1,14 @@
 """Answers given before a view runs: bodies past the size limit (SPEC §6)."""
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext
+
+from .languages import from_accept_language, from_request, language_of, supported
+from .services.people import set_language
 
 
 class RefuseOversizedBodies:
@@ -23,11 +29,10 @@ class RefuseOversizedBodies:
 
 def too_large(request):
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
-    detail = f"The request body is larger than {limit} KB; send less."
+    with translation.override(from_accept_language(request) or settings.LANGUAGE_CODE):
+        detail = gettext("The request body is larger than %(n)s KB; send less.") % {"n": limit}
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "too_large", "detail": detail}, status=413)
-    from django.http import HttpResponse
-
     return HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
 
 
@@ -63,6 +68,7 @@ VISITOR_PAGES = {
     "feedback",
     "learning",
     "my-data",
+    "language",
     "calendar",
     "calendar-new",
     "paperwork",
@@ -96,3 +102,40 @@ class VisitorsKeepToTheirOwnPages:
         if match.url_name in VISITOR_PAGES:
             return None
         return render(request, "web/not_found.html", status=404)
+
+
+class ReadersLanguage:
+    """Activates the reader's language for the request and says so in `Content-Language`."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        chosen = supported(request.GET.get("lang"))
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        if chosen and signed_in and request.method in ("GET", "HEAD"):
+            set_language(person=user, language=chosen)
+        if chosen:
+            language = chosen
+        elif request.path.startswith("/api/"):
+            language = from_accept_language(request) or (language_of(user) if signed_in else settings.LANGUAGE_CODE)
+        elif signed_in and supported(getattr(getattr(user, "profile", None), "language", None)):
+            language = user.profile.language
+        else:
+            language = from_request(request)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", translation.get_language() or language)
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        if chosen:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                chosen,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+            )
+        return response

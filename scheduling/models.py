@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from .text import validate_single_line
 
@@ -17,13 +18,22 @@ def validate_timezone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"{value!r} is not an IANA time zone name (e.g. Europe/London).") from None
+        raise ValidationError(
+            gettext_lazy("%(value)r is not an IANA time zone name (e.g. Europe/London).") % {"value": value}
+        ) from None
 
 
 class ConsentPreference(models.TextChoices):
-    ASK = "ask", "Ask me each time"
-    ALWAYS = "always", "Always consent"
-    NEVER = "never", "Never host observers"
+    ASK = "ask", gettext_lazy("Ask me each time")
+    ALWAYS = "always", gettext_lazy("Always consent")
+    NEVER = "never", gettext_lazy("Never host observers")
+
+
+class Language(models.TextChoices):
+    """Each named in itself (SPEC §20); `RIDEALONG_LANGUAGES` says which are offered."""
+
+    ENGLISH = "en", "English"
+    WELSH = "cy", "Cymraeg"
 
 
 class Profile(models.Model):
@@ -41,6 +51,9 @@ class Profile(models.Model):
     )
     # Reminder e-mails (24 hours before, actions due) can be turned off; decisions and changes cannot (SPEC §8).
     reminders = models.BooleanField(default=True)
+    # The language pages, e-mails and the calendar feed are written in (SPEC §20); null: not chosen yet,
+    # the site's default until they are asked at their next sign-in.
+    language = models.CharField(max_length=8, null=True, blank=True, choices=Language.choices)
     # Bound on the first organisation sign-in (SPEC §12): later sign-ins match by the provider's (issuer, sub).
     # Invited from outside the trust (SPEC §19): no roles, and only their own bookings, paperwork and data.
     is_visitor = models.BooleanField(default=False)
@@ -108,10 +121,10 @@ def shift_label(call_sign: str, station_name: str, starts_at: datetime, ends_at:
 
 
 class ResourceKind(models.TextChoices):
-    AMBULANCE = "ambulance"
-    RAPID_RESPONSE_CAR = "rapid_response_car"
-    CONTROL_DESK = "control_desk"
-    OTHER = "other"
+    AMBULANCE = "ambulance", gettext_lazy("Ambulance")
+    RAPID_RESPONSE_CAR = "rapid_response_car", gettext_lazy("Rapid response car")
+    CONTROL_DESK = "control_desk", gettext_lazy("Control desk")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class Resource(models.Model):
@@ -131,8 +144,8 @@ class Resource(models.Model):
 
 
 class ShiftStatus(models.TextChoices):
-    SCHEDULED = "scheduled"
-    CANCELLED = "cancelled"
+    SCHEDULED = "scheduled", gettext_lazy("Scheduled")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
 
 class Shift(models.Model):
@@ -193,12 +206,12 @@ class Shift(models.Model):
 
 
 class CrewRole(models.TextChoices):
-    PARAMEDIC = "paramedic"
-    TECHNICIAN = "technician"
-    EMT = "emt"
-    CALL_HANDLER = "call_handler"
-    CLINICIAN = "clinician"
-    OTHER = "other"
+    PARAMEDIC = "paramedic", gettext_lazy("Paramedic")
+    TECHNICIAN = "technician", gettext_lazy("Technician")
+    EMT = "emt", gettext_lazy("EMT")
+    CALL_HANDLER = "call_handler", gettext_lazy("Call handler")
+    CLINICIAN = "clinician", gettext_lazy("Clinician")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class CrewMember(models.Model):
@@ -221,9 +234,9 @@ class CrewMember(models.Model):
 
 
 class ClearanceKind(models.TextChoices):
-    DBS = "dbs", "Enhanced DBS check"
-    CONFIDENTIALITY = "confidentiality", "Confidentiality agreement"
-    BRIEFING = "briefing", "Safety briefing"
+    DBS = "dbs", gettext_lazy("Enhanced DBS check")
+    CONFIDENTIALITY = "confidentiality", gettext_lazy("Confidentiality agreement")
+    BRIEFING = "briefing", gettext_lazy("Safety briefing")
 
 
 class PaperworkDocument(models.Model):
@@ -272,12 +285,12 @@ class Clearance(models.Model):
 
 
 class BookingStatus(models.TextChoices):
-    PENDING = "pending"
-    APPROVED = "approved"
-    WAITLISTED = "waitlisted"
-    DECLINED = "declined"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
+    PENDING = "pending", gettext_lazy("Pending")
+    APPROVED = "approved", gettext_lazy("Approved")
+    WAITLISTED = "waitlisted", gettext_lazy("Waitlisted")
+    DECLINED = "declined", gettext_lazy("Declined")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
+    EXPIRED = "expired", gettext_lazy("Expired")
 
 
 HELD_STATUSES = (BookingStatus.PENDING, BookingStatus.APPROVED)
@@ -286,9 +299,9 @@ FINAL_STATUSES = (BookingStatus.DECLINED, BookingStatus.CANCELLED, BookingStatus
 
 
 class Outcome(models.TextChoices):
-    ATTENDED = "attended"
-    ENDED_EARLY = "ended_early"
-    NO_SHOW = "no_show"
+    ATTENDED = "attended", gettext_lazy("Attended")
+    ENDED_EARLY = "ended_early", gettext_lazy("Ended early")
+    NO_SHOW = "no_show", gettext_lazy("No show")
 
 
 class Booking(models.Model):
@@ -332,9 +345,9 @@ class Booking(models.Model):
 
 
 class PlaceState(models.TextChoices):
-    HELD = "held"
-    WAITLISTED = "waitlisted"
-    RELEASED = "released"
+    HELD = "held", gettext_lazy("Held")
+    WAITLISTED = "waitlisted", gettext_lazy("Waitlisted")
+    RELEASED = "released", gettext_lazy("Released")
 
 
 class Place(models.Model):
@@ -368,15 +381,15 @@ class Place(models.Model):
 
 
 class ConsentState(models.TextChoices):
-    PENDING = "pending"
-    GIVEN = "given"
-    DECLINED = "declined"
-    WITHDRAWN = "withdrawn"
+    PENDING = "pending", gettext_lazy("Pending")
+    GIVEN = "given", gettext_lazy("Given")
+    DECLINED = "declined", gettext_lazy("Declined")
+    WITHDRAWN = "withdrawn", gettext_lazy("Withdrawn")
 
 
 class ConsentSource(models.TextChoices):
-    PREFERENCE = "preference"
-    PERSON = "person"
+    PREFERENCE = "preference", gettext_lazy("Preference")
+    PERSON = "person", gettext_lazy("Person")
 
 
 class Consent(models.Model):
@@ -396,17 +409,17 @@ class Consent(models.Model):
 
 
 class TimeOfDay(models.TextChoices):
-    DAY = "day", "Day"
-    NIGHT = "night", "Night"
-    ANY = "any", "Day or night"
+    DAY = "day", gettext_lazy("Day")
+    NIGHT = "night", gettext_lazy("Night")
+    ANY = "any", gettext_lazy("Day or night")
 
 
 class OpenRequestStatus(models.TextChoices):
-    OPEN = "open", "Being placed"
-    PLACED = "placed", "Placed on a shift"
-    CLOSED = "closed", "Closed"
-    WITHDRAWN = "withdrawn", "Withdrawn"
-    LAPSED = "lapsed", "Lapsed"
+    OPEN = "open", gettext_lazy("Being placed")
+    PLACED = "placed", gettext_lazy("Placed on a shift")
+    CLOSED = "closed", gettext_lazy("Closed")
+    WITHDRAWN = "withdrawn", gettext_lazy("Withdrawn")
+    LAPSED = "lapsed", gettext_lazy("Lapsed")
 
 
 class OpenRequest(models.Model):
@@ -483,14 +496,14 @@ class Invitation(models.Model):
 
 class AuditQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise PermissionError("Audit events are never changed.")
+        raise PermissionError(gettext("Audit events are never changed."))
 
     def forget_notes(self) -> int:
         """The one change allowed: blanking free text past its retention (SPEC §13); the trigger agrees."""
         return super().update(note="")
 
     def delete(self):
-        raise PermissionError("Audit events are never deleted.")
+        raise PermissionError(gettext("Audit events are never deleted."))
 
 
 class AuditEvent(models.Model):
@@ -527,11 +540,11 @@ class AuditEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise PermissionError("Audit events are never changed.")
+            raise PermissionError(gettext("Audit events are never changed."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events are never deleted.")
+        raise PermissionError(gettext("Audit events are never deleted."))
 
 
 class Notification(models.Model):

@@ -3,69 +3,84 @@
 from datetime import datetime
 
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from . import dates
+from .languages import writing_to
 from .models import Booking, BookingStatus, ConsentState, Notification, PlaceState, display_name
 
 SUBJECTS = {
-    "requested": "Ride-along request: {label}",
-    "consent_requested": "Can an observer join your shift? {label}",
-    "consent_declined": "Ride-along declined: {label}",
-    "consent_withdrawn": "Ride-along cancelled: {label}",
-    "approved": "Ride-along approved: {label}",
-    "declined": "Ride-along declined: {label}",
-    "cancelled": "Ride-along cancelled: {label}",
-    "promoted": "A place opened up: {label}",
-    "waitlisted": "Ride-along on the waiting list: {label}",
-    "shift_changed": "Ride-along changed: {label}",
-    "expired": "Ride-along expired: {label}",
-    "reminder": "Tomorrow: {label}",
-    "action_due": "Action due today: {label}",
-    "action_overdue": "Action still open: {label}",
-    "observer_left": "An observer left the ride-along: {label}",
-    "request_placed": "Your ride-along is placed: {label}",
-    "crew_confirmed": "Observers confirmed for your shift: {label}",
-    "crew_cancelled": "Observers no longer coming: {label}",
-    "paperwork_needed": "Sign your paperwork for your ride-along: {label}",
+    "requested": gettext_lazy("Ride-along request: {label}"),
+    "consent_requested": gettext_lazy("Can an observer join your shift? {label}"),
+    "consent_declined": gettext_lazy("Ride-along declined: {label}"),
+    "consent_withdrawn": gettext_lazy("Ride-along cancelled: {label}"),
+    "approved": gettext_lazy("Ride-along approved: {label}"),
+    "declined": gettext_lazy("Ride-along declined: {label}"),
+    "cancelled": gettext_lazy("Ride-along cancelled: {label}"),
+    "promoted": gettext_lazy("A place opened up: {label}"),
+    "waitlisted": gettext_lazy("Ride-along on the waiting list: {label}"),
+    "shift_changed": gettext_lazy("Ride-along changed: {label}"),
+    "expired": gettext_lazy("Ride-along expired: {label}"),
+    "reminder": gettext_lazy("Tomorrow: {label}"),
+    "action_due": gettext_lazy("Action due today: {label}"),
+    "action_overdue": gettext_lazy("Action still open: {label}"),
+    "observer_left": gettext_lazy("An observer left the ride-along: {label}"),
+    "request_placed": gettext_lazy("Your ride-along is placed: {label}"),
+    "crew_confirmed": gettext_lazy("Observers confirmed for your shift: {label}"),
+    "crew_cancelled": gettext_lazy("Observers no longer coming: {label}"),
+    "paperwork_needed": gettext_lazy("Sign your paperwork for your ride-along: {label}"),
 }
 
 LINES = {
-    "requested": "A new ride-along request at your station needs your decision.",
-    "consent_requested": "Observers have asked to join your shift. Will you host them?",
-    "consent_declined": "A crew member declined, so this ride-along will not go ahead.",
-    "consent_withdrawn": "A crew member withdrew consent, so this ride-along has been cancelled.",
-    "approved": "Your ride-along is approved. The calendar event is attached.",
-    "declined": "The station declined this ride-along.",
-    "cancelled": "This ride-along has been cancelled.",
-    "promoted": "A place opened up and your request is now waiting for approval.",
-    "waitlisted": "The shift is full, so your request is on the waiting list.",
-    "shift_changed": "The shift for this ride-along has changed.",
-    "expired": "The shift started before the request was approved, so it has expired.",
-    "reminder": "Reminder: this ride-along is in about 24 hours.",
-    "action_due": "An action you agreed after this ride-along is due today.",
-    "action_overdue": "An action you agreed after this ride-along was due a week ago and is still open.",
-    "observer_left": "An observer has left this ride-along; the others still have their places.",
-    "request_placed": "The station has placed your request on this shift. The crew are being asked to host you; "
-    "you will hear when it is confirmed.",
-    "crew_confirmed": "These observers are confirmed to join your shift: the station has approved it and the whole "
-    "crew has agreed.",
-    "crew_cancelled": "The ride-along on your shift has been cancelled: these observers are no longer coming.",
-    "paperwork_needed": "Before this ride-along can be confirmed you need to read and sign your paperwork online "
-    "(the confidentiality agreement and the safety briefing). It takes a few minutes: open My paperwork.",
+    "requested": gettext_lazy("A new ride-along request at your station needs your decision."),
+    "consent_requested": gettext_lazy("Observers have asked to join your shift. Will you host them?"),
+    "consent_declined": gettext_lazy("A crew member declined, so this ride-along will not go ahead."),
+    "consent_withdrawn": gettext_lazy("A crew member withdrew consent, so this ride-along has been cancelled."),
+    "approved": gettext_lazy("Your ride-along is approved. The calendar event is attached."),
+    "declined": gettext_lazy("The station declined this ride-along."),
+    "cancelled": gettext_lazy("This ride-along has been cancelled."),
+    "promoted": gettext_lazy("A place opened up and your request is now waiting for approval."),
+    "waitlisted": gettext_lazy("The shift is full, so your request is on the waiting list."),
+    "shift_changed": gettext_lazy("The shift for this ride-along has changed."),
+    "expired": gettext_lazy("The shift started before the request was approved, so it has expired."),
+    "reminder": gettext_lazy("Reminder: this ride-along is in about 24 hours."),
+    "action_due": gettext_lazy("An action you agreed after this ride-along is due today."),
+    "action_overdue": gettext_lazy("An action you agreed after this ride-along was due a week ago and is still open."),
+    "observer_left": gettext_lazy("An observer has left this ride-along; the others still have their places."),
+    "request_placed": gettext_lazy(
+        "The station has placed your request on this shift. The crew are being asked to host you; "
+        "you will hear when it is confirmed."
+    ),
+    "crew_confirmed": gettext_lazy(
+        "These observers are confirmed to join your shift: the station has approved it and the whole crew has agreed."
+    ),
+    "crew_cancelled": gettext_lazy(
+        "The ride-along on your shift has been cancelled: these observers are no longer coming."
+    ),
+    "paperwork_needed": gettext_lazy(
+        "Before this ride-along can be confirmed you need to read and sign your paperwork online "
+        "(the confidentiality agreement and the safety briefing). It takes a few minutes: open My paperwork."
+    ),
 }
 
 
 HEADLINES_FOR_ACTION = {
-    "requested": "Please approve or decline. Your answer counts once every crew member has consented too.",
-    "consent_requested": "Tap an answer below; you can add a private note that only the station's leads see.",
+    "requested": gettext_lazy(
+        "Please approve or decline. Your answer counts once every crew member has consented too."
+    ),
+    "consent_requested": gettext_lazy(
+        "Tap an answer below; you can add a private note that only the station's leads see."
+    ),
 }
 NOTE_LABELS = {
-    "declined": "The station's reason",
+    "declined": gettext_lazy("The station's reason"),
     "cancelled": "Reason",
-    "observer_left": "Who left",
-    "action_due": "The action",
-    "action_overdue": "The action",
+    "observer_left": gettext_lazy("Who left"),
+    "action_due": gettext_lazy("The action"),
+    "action_overdue": gettext_lazy("The action"),
 }
 # Who reads a kind of message: crew and leads are asked to decide; everyone else is a party to the booking.
 AUDIENCES = {"consent_requested": "crew", "requested": "lead"}
@@ -76,12 +91,8 @@ def booking_url(booking: Booking) -> str:
 
 
 def friendly_when(shift) -> str:
-    """ "Tue 1 Dec 2026, 19:00 to Wed 2 Dec, 07:00", in the station's time."""
-    start, end = shift.local_starts_at, shift.local_ends_at
-    first = f"{start:%a} {start.day} {start:%b %Y, %H:%M}"
-    if end.date() == start.date():
-        return f"{first} to {end:%H:%M}"
-    return f"{first} to {end:%a} {end.day} {end:%b, %H:%M}"
+    """ "Tue 1 Dec 2026, 19:00 to Wed 2 Dec, 07:00", in the station's time and the active language."""
+    return dates.span(shift.local_starts_at, shift.local_ends_at)
 
 
 def _observers(booking: Booking) -> list[str]:
@@ -99,19 +110,17 @@ def message(
     Nothing here names a crew member: messages to requesters and observers come from the booking,
     its shift and its observers only (SPEC §13).
     """
-    from django.template.loader import render_to_string
-
     from . import answers
 
     shift = booking.shift
     links = []
     if audience == "crew":
         links = [
-            ("Give consent", answers.link_for(person=person, booking=booking, role="crew", answer="give")),
+            (gettext("Give consent"), answers.link_for(person=person, booking=booking, role="crew", answer="give")),
             ("Decline", answers.link_for(person=person, booking=booking, role="crew", answer="decline")),
         ]
     elif kind == "paperwork_needed":
-        links = [("My paperwork", settings.SITE_URL + reverse("web:paperwork"))]
+        links = [(gettext("My paperwork"), settings.SITE_URL + reverse("web:paperwork"))]
     elif audience == "lead":
         links = [
             ("Approve", answers.link_for(person=person, booking=booking, role="lead", answer="approve")),
@@ -124,7 +133,7 @@ def message(
         "label": shift.label,
         "when": friendly_when(shift),
         "where": shift.station.address or shift.station.name,
-        "observers": ", ".join(_observers(booking) if observers is None else observers) or "none any more",
+        "observers": ", ".join(_observers(booking) if observers is None else observers) or gettext("none any more"),
         "purpose": booking.purpose,
         "note": note,
         "note_label": NOTE_LABELS.get(kind, "Note"),
@@ -134,7 +143,11 @@ def message(
     }
     # A header is one line, whatever the names in it hold.
     subject = " ".join(SUBJECTS[kind].format(label=shift.label).split())[:300]
-    return subject, render_to_string("email/message.txt", context), render_to_string("email/message.html", context)
+    return (
+        subject,
+        render_to_string("email/message.txt", context),
+        render_to_string("email/message.html", context),
+    )
 
 
 def queue(
@@ -159,7 +172,8 @@ def queue(
         if reminder and not person.profile.reminders:
             continue
         seen.add(person.pk)
-        subject, text, html = message(booking, kind, person, note=note, audience=audience, observers=observers)
+        with writing_to(person):
+            subject, text, html = message(booking, kind, person, note=note, audience=audience, observers=observers)
         rows.append(
             Notification(
                 recipient=person,
@@ -252,17 +266,12 @@ REQUEST_MAIL = {
 
 
 def request_window(request) -> str:
-    first, last = request.from_date, request.to_date
-    if first == last:
-        return f"{first:%a} {first.day} {first:%b %Y}"
-    return f"{first:%a} {first.day} {first:%b} to {last:%a} {last.day} {last:%b %Y}"
+    return dates.date_range(request.from_date, request.to_date)
 
 
 def queue_about_request(request, kind: str, recipients, *, now: datetime, note: str = "") -> None:
     """E-mails about an open request (SPEC §17), in the caller's transaction. They name the station and the
     dates asked for, never a shift tried or a crew."""
-    from django.template.loader import render_to_string
-
     subject, line, page = REQUEST_MAIL[kind]
     observers = [display_name(p) for p in request.observers.all()]
     rows, seen = [], set()
@@ -270,42 +279,43 @@ def queue_about_request(request, kind: str, recipients, *, now: datetime, note: 
         if person is None or person.pk in seen or not person.email:
             continue
         seen.add(person.pk)
-        context = {
-            "name": display_name(person),
-            "headline": line,
-            "todo": "",
-            "label_title": _("Dates"),
-            "label": request_window(request),
-            "when": f"{request.get_time_of_day_display()}, {request_window(request)}",
-            "where": request.station.name,
-            "observers": ", ".join(observers),
-            "purpose": request.purpose,
-            "note": note,
-            "note_label": _("Reason"),
-            "links": [],
-            "booking_url": settings.SITE_URL + reverse(page),
-            "page_label": _("See it in Ridealong"),
-            "kind": kind,
-        }
-        rows.append(
-            Notification(
-                recipient=person,
-                booking=None,
-                kind=kind,
-                subject=" ".join(str(subject).format(station=request.station.name).split())[:300],
-                body=render_to_string("email/message.txt", context),
-                html=render_to_string("email/message.html", context),
-                created_at=now,
-                next_attempt_at=now,
-            )
-        )
+        with writing_to(person):
+            rows.append(_about_request(request, kind, person, subject, line, page, observers, now=now, note=note))
     Notification.objects.bulk_create(rows)
+
+
+def _about_request(request, kind, person, subject, line, page, observers, *, now, note) -> Notification:
+    context = {
+        "name": display_name(person),
+        "headline": line,
+        "todo": "",
+        "label_title": _("Dates"),
+        "label": request_window(request),
+        "when": f"{request.get_time_of_day_display()}, {request_window(request)}",
+        "where": request.station.name,
+        "observers": ", ".join(observers),
+        "purpose": request.purpose,
+        "note": note,
+        "note_label": _("Reason"),
+        "links": [],
+        "booking_url": settings.SITE_URL + reverse(page),
+        "page_label": _("See it in Ridealong"),
+        "kind": kind,
+    }
+    return Notification(
+        recipient=person,
+        booking=None,
+        kind=kind,
+        subject=" ".join(str(subject).format(station=request.station.name).split())[:300],
+        body=render_to_string("email/message.txt", context),
+        html=render_to_string("email/message.html", context),
+        created_at=now,
+        next_attempt_at=now,
+    )
 
 
 def queue_note(person, kind: str, *, subject: str, headline: str, lines, links, now: datetime, dedupe: str) -> None:
     """One e-mail that is not about a booking (a programme's nudge), once per `dedupe` key and person."""
-    from django.template.loader import render_to_string
-
     if not person.email:
         return
     context = {

@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
+from . import dates
 from .errors import RuleViolation
 from .models import (
     HELD_STATUSES,
@@ -46,17 +47,19 @@ def active_crew(shift: Shift) -> list[CrewMember]:
 
 def check_shift_open(shift: Shift, crew: Sequence[CrewMember]) -> list[RuleViolation]:
     if shift.status == ShiftStatus.CANCELLED or shift.observer_seats == 0:
-        return [RuleViolation("This shift is not open to observers.", code="shift_unavailable")]
+        return [RuleViolation(gettext("This shift is not open to observers."), code="shift_unavailable")]
     # Said without a reason: a crew member's preference is private (SPEC §4).
     if any(c.person.profile.consent_preference == ConsentPreference.NEVER for c in crew):
-        return [RuleViolation("This shift is not open to observers.", code="shift_unavailable")]
+        return [RuleViolation(gettext("This shift is not open to observers."), code="shift_unavailable")]
     return []
 
 
 def check_not_started(shift: Shift, now: datetime) -> list[RuleViolation]:
     if now >= shift.starts_at:
         return [
-            RuleViolation("This shift has already started, so its bookings can no longer change.", code="shift_started")
+            RuleViolation(
+                gettext("This shift has already started, so its bookings can no longer change."), code="shift_started"
+            )
         ]
     return []
 
@@ -66,7 +69,9 @@ def check_notice(shift: Shift, now: datetime) -> list[RuleViolation]:
     if shift.starts_at - now < timedelta(hours=hours):
         return [
             RuleViolation(
-                f"{shift.station.name} needs at least {hours} hours' notice; choose a later shift.", code="too_late"
+                gettext("%(station)s needs at least %(hours)s hours' notice; choose a later shift.")
+                % {"station": shift.station.name, "hours": hours},
+                code="too_late",
             )
         ]
     return []
@@ -78,7 +83,8 @@ def check_suspension(shift: Shift) -> list[RuleViolation]:
         local = until.astimezone(shift.station.tz)
         return [
             RuleViolation(
-                f"Observations at {shift.station.name} are suspended until {local:%d %b %Y %H:%M}.",
+                gettext("Observations at %(station)s are suspended until %(until)s.")
+                % {"station": shift.station.name, "until": dates.written(local, "j M Y H:i")},
                 code="station_suspended",
             )
         ]
@@ -103,7 +109,7 @@ def check_observers_not_crew(crew: Sequence[CrewMember], observers: Sequence) ->
         if person.pk in crew_ids:
             return [
                 RuleViolation(
-                    f"{_name(person)} is rostered on this shift and cannot also observe it.",
+                    gettext("%(name)s is rostered on this shift and cannot also observe it.") % {"name": _name(person)},
                     code="observer_is_crew",
                     data={"observer": person.pk, "observer_name": _name(person)},
                 )
@@ -145,7 +151,7 @@ def check_duplicates(
         if person.pk in taken:
             return [
                 RuleViolation(
-                    f"{_name(person)} already has a booking on this shift.",
+                    gettext("%(name)s already has a booking on this shift.") % {"name": _name(person)},
                     code="duplicate_booking",
                     data={"observer": person.pk},
                 )
@@ -213,7 +219,7 @@ def check_clearances(
         if missing:
             return [
                 RuleViolation(
-                    f"{_name(person)} has no {_words(missing)} on record.",
+                    gettext("%(name)s has no %(what)s on record.") % {"name": _name(person), "what": _words(missing)},
                     code="clearance_missing",
                     data={"observer": person.pk, "kind": missing[0], "kinds": missing},
                 )
@@ -221,8 +227,12 @@ def check_clearances(
         if expired:
             return [
                 RuleViolation(
-                    f"{_name(person)}'s {_words(expired)} {'is' if len(expired) == 1 else 'are'} not valid "
-                    "for the whole shift.",
+                    ngettext(
+                        "%(name)s's %(what)s is not valid for the whole shift.",
+                        "%(name)s's %(what)s are not valid for the whole shift.",
+                        len(expired),
+                    )
+                    % {"name": _name(person), "what": _words(expired)},
                     code="clearance_expired",
                     data={"observer": person.pk, "kind": expired[0], "kinds": expired},
                 )
@@ -236,13 +246,19 @@ def paperwork_missing(shift: Shift, observers: Sequence, clearances=None) -> lis
     return [(p.pk, k) for p, k, _had in _uncovered(shift, observers, clearances) if k in online]
 
 
-CLEARANCE_WORDS = {"dbs": "DBS check", "confidentiality": "confidentiality agreement", "briefing": "safety briefing"}
+CLEARANCE_WORDS = {
+    "dbs": gettext_lazy("DBS check"),
+    "confidentiality": gettext_lazy("confidentiality agreement"),
+    "briefing": gettext_lazy("safety briefing"),
+}
 
 
 def _words(kinds: list[str]) -> str:
     """["dbs", "briefing"] -> "DBS check or safety briefing": every missing clearance, in words."""
     words = [CLEARANCE_WORDS.get(k, k.replace("_", " ")) for k in kinds]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    if len(words) == 1:
+        return str(words[0])
+    return gettext("%(some)s or %(last)s") % {"some": ", ".join(str(w) for w in words[:-1]), "last": words[-1]}
 
 
 def check_ages(shift: Shift, observers: Sequence) -> list[RuleViolation]:
@@ -253,7 +269,8 @@ def check_ages(shift: Shift, observers: Sequence) -> list[RuleViolation]:
         if born is not None and age_on(born, on) < minimum:
             return [
                 RuleViolation(
-                    f"{_name(person)} must be at least {minimum} on the day of the shift.",
+                    gettext("%(name)s must be at least %(age)s on the day of the shift.")
+                    % {"name": _name(person), "age": minimum},
                     code="observer_too_young",
                     data={"observer": person.pk},
                 )
@@ -284,7 +301,8 @@ def check_observer_limits(
         if counts.get(person.pk, 0) + 1 > limit:
             return [
                 RuleViolation(
-                    f"{_name(person)} has reached {shift.station.name}'s limit of {limit} observations a year.",
+                    gettext("%(name)s has reached %(station)s's limit of %(n)s observations a year.")
+                    % {"name": _name(person), "station": shift.station.name, "n": limit},
                     code="observer_limit",
                     data={"observer": person.pk},
                 )
@@ -346,8 +364,10 @@ def check_crew_hosting(
         if busiest_window(starts.get(member.person_id, []), shift.starts_at) > limit:
             return [
                 RuleViolation(
-                    "The crew of this shift have already agreed to host as many observers as they can "
-                    "this month; choose another shift.",
+                    gettext(
+                        "The crew of this shift have already agreed to host as many observers as they can "
+                        "this month; choose another shift."
+                    ),
                     code="crew_hosting_limit",
                 )
             ]
@@ -520,7 +540,9 @@ def free_capacity(shift: Shift, exclude_booking: Booking | None = None, *, held:
 
 
 def no_seats() -> RuleViolation:
-    return RuleViolation("There are not enough free places on this shift for everyone in the request.", code="no_seats")
+    return RuleViolation(
+        gettext("There are not enough free places on this shift for everyone in the request."), code="no_seats"
+    )
 
 
 def shift_overlaps_for_crew(
@@ -536,15 +558,15 @@ def shift_overlaps_for_crew(
 def validate_shift_times(starts_at: datetime, ends_at: datetime) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     if starts_at.tzinfo is None:
-        fields["starts_at"] = ["Give the time with an offset or Z."]
+        fields["starts_at"] = [gettext("Give the time with an offset or Z.")]
     if ends_at.tzinfo is None:
-        fields["ends_at"] = ["Give the time with an offset or Z."]
+        fields["ends_at"] = [gettext("Give the time with an offset or Z.")]
     if fields:
         return fields
     # Subtract in UTC: Python ignores the offsets of two datetimes that share a tzinfo object.
     starts_at, ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     if ends_at <= starts_at:
-        fields["ends_at"] = ["The shift must end after it starts (end is not after start)."]
+        fields["ends_at"] = [gettext("The shift must end after it starts (end is not after start).")]
     elif ends_at - starts_at > timedelta(hours=24):
-        fields["ends_at"] = ["A shift lasts at most 24 hours."]
+        fields["ends_at"] = [gettext("A shift lasts at most 24 hours.")]
     return fields

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, DataError, IntegrityError, ProgrammingError, connection
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 User = get_user_model()
 
@@ -70,7 +71,7 @@ def readyz(request):
 
 
 def unavailable(request):
-    detail = "Ridealong cannot reach its database just now; try again in a moment."
+    detail = gettext("Ridealong cannot reach its database just now; try again in a moment.")
     if request.path.startswith("/api/"):
         response = JsonResponse({"code": "unavailable", "detail": detail}, status=503)
     else:
@@ -81,7 +82,7 @@ def unavailable(request):
 
 def not_found(request, exception=None):
     if request.path.startswith("/api/"):
-        return JsonResponse({"code": "not_found", "detail": "No such endpoint or object."}, status=404)
+        return JsonResponse({"code": "not_found", "detail": gettext("No such endpoint or object.")}, status=404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -93,7 +94,9 @@ def server_error(request):
     if isinstance(error, DatabaseError) and not isinstance(error, IntegrityError | DataError | ProgrammingError):
         return unavailable(request)
     if request.path.startswith("/api/"):
-        return JsonResponse({"code": "server_error", "detail": "Something went wrong on our side."}, status=500)
+        return JsonResponse(
+            {"code": "server_error", "detail": gettext("Something went wrong on our side.")}, status=500
+        )
     from django.views.defaults import server_error as default
 
     return default(request)

@@ -2,6 +2,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from ..languages import api_language
 from ..services import accounts
 
 
@@ -17,10 +18,11 @@ class ApiTokenAuthentication(BaseAuthentication):
             return None
         secret = secret.strip()
         if not secret or " " in secret:
-            raise AuthenticationFailed("Send one token after the word Token or Bearer.")
+            raise AuthenticationFailed(_("Send one token after the word Token or Bearer."))
         person = accounts.person_for_api_token(secret, now=timezone.now())
         if person is None:
-            raise AuthenticationFailed("That token is unknown, expired or revoked.")
+            raise AuthenticationFailed(_("That token is unknown, expired or revoked."))
+        api_language(request, person)
         return person, None
 
     def authenticate_header(self, request):

@@ -5,6 +5,7 @@ import logging
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -15,15 +16,20 @@ logger = logging.getLogger(__name__)
 CODES = {
     exceptions.NotAuthenticated: (
         "not_authenticated",
-        "Sign in first: send `Authorization: Bearer <token>` (or `Token <token>`), from POST /api/v1/auth/token.",
+        gettext_lazy(
+            "Sign in first: send `Authorization: Bearer <token>` (or `Token <token>`), from POST /api/v1/auth/token."
+        ),
     ),
-    exceptions.AuthenticationFailed: ("not_authenticated", "The token is unknown, expired or revoked; make a new one."),
-    exceptions.PermissionDenied: ("forbidden", "You are not allowed to do that."),
-    exceptions.NotFound: ("not_found", "Not found."),
-    exceptions.MethodNotAllowed: ("method_not_allowed", "That method is not allowed here."),
-    exceptions.NotAcceptable: ("not_acceptable", "Ask for application/json."),
-    exceptions.UnsupportedMediaType: ("unsupported_media_type", "Send the body as application/json."),
-    exceptions.Throttled: ("throttled", "Too many requests; wait a little and try again."),
+    exceptions.AuthenticationFailed: (
+        "not_authenticated",
+        gettext_lazy("The token is unknown, expired or revoked; make a new one."),
+    ),
+    exceptions.PermissionDenied: ("forbidden", gettext_lazy("You are not allowed to do that.")),
+    exceptions.NotFound: ("not_found", gettext_lazy("Not found.")),
+    exceptions.MethodNotAllowed: ("method_not_allowed", gettext_lazy("That method is not allowed here.")),
+    exceptions.NotAcceptable: ("not_acceptable", gettext_lazy("Ask for application/json.")),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", gettext_lazy("Send the body as application/json.")),
+    exceptions.Throttled: ("throttled", gettext_lazy("Too many requests; wait a little and try again.")),
 }
 
 
@@ -62,7 +68,7 @@ def _first_message(fields) -> str:
             value = next(iter(value.values())) if isinstance(value, dict) else value[0]
         if isinstance(value, str):
             return value if key == "non_field_errors" else f"{key}: {value}"
-    return "Some of the input is not valid."
+    return gettext("Some of the input is not valid.")
 
 
 def error_response(code: str, detail: str, status_code: int, *, fields=None, headers=None) -> Response:
@@ -74,20 +80,22 @@ def error_response(code: str, detail: str, status_code: int, *, fields=None, hea
 
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
-        return error_response("too_large", "The request body is too large; send less.", 413)
+        return error_response("too_large", gettext("The request body is too large; send less."), 413)
     if isinstance(exc, BookingError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         fields = exc.fields if exc.fields is not None else ({} if exc.status == 400 else None)
         return error_response(exc.code, exc.detail, exc.status, fields=fields, headers=headers)
     if isinstance(exc, Http404):
-        return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+        return error_response("not_found", gettext("Not found."), status.HTTP_404_NOT_FOUND)
     if isinstance(exc, DjangoPermissionDenied):
-        return error_response("forbidden", "You are not allowed to do that.", status.HTTP_403_FORBIDDEN)
+        return error_response("forbidden", gettext("You are not allowed to do that."), status.HTTP_403_FORBIDDEN)
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
         return error_response("invalid", _first_message(fields), status.HTTP_400_BAD_REQUEST, fields=fields)
     if isinstance(exc, exceptions.ParseError):
-        return error_response("invalid", f"The body is not valid JSON: {exc.detail}", 400, fields={})
+        return error_response(
+            "invalid", gettext("The body is not valid JSON: %(why)s") % {"why": exc.detail}, 400, fields={}
+        )
     if isinstance(exc, exceptions.APIException):
         headers = {}
         if getattr(exc, "auth_header", None):

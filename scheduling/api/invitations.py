@@ -1,6 +1,7 @@
 """Invitations in the API (SPEC §19): invite a visitor from outside the trust; list those one has sent."""
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
@@ -64,5 +65,5 @@ class InvitationDetailView(GenericAPIView):
     def get(self, request, pk):
         found = visitors.invitations_sent_by(request.user).filter(pk=get_int(pk, "invitation")).first()
         if found is None:
-            raise NotFound("No invitation with that id.")
+            raise NotFound(gettext("No invitation with that id."))
         return Response(InvitationSerializer(found).data)

@@ -1,5 +1,6 @@
 """Who may call the API at all (SPEC §12, §19): anyone signed in; a visitor only their own corner of it."""
 
+from django.utils.translation import gettext
 from rest_framework.permissions import IsAuthenticated
 
 from ..errors import NotFound
@@ -45,5 +46,5 @@ class SignedIn(IsAuthenticated):
         if profile is not None and profile.is_visitor:
             match = getattr(request, "resolver_match", None)
             if not visitor_may_reach(match.url_name if match else None, request.method):
-                raise NotFound("Not found.")
+                raise NotFound(gettext("Not found."))
         return True

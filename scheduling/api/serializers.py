@@ -6,6 +6,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -21,6 +22,7 @@ from ..models import (
     ConsentSource,
     ConsentState,
     CrewRole,
+    Language,
     Outcome,
     PlaceState,
     Resource,
@@ -55,14 +57,14 @@ class StrictSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+            raise serializers.ValidationError({"non_field_errors": [gettext("Send a JSON object.")]})
         writable = {name for name, f in self.fields.items() if not f.read_only}
         unknown = sorted(set(data) - writable)
         if unknown:
-            raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in unknown})
+            raise serializers.ValidationError({name: [gettext("Unknown or read-only field.")] for name in unknown})
         # DRF would turn 42 into "42"; text fields take JSON strings only.
         not_text = {
-            name: ["Send text (a JSON string)."]
+            name: [gettext("Send text (a JSON string).")]
             for name, field in self.fields.items()
             if isinstance(field, serializers.CharField)
             and name in data
@@ -77,8 +79,8 @@ class StrictSerializer(serializers.Serializer):
 @extend_schema_field(OpenApiTypes.DATETIME)
 class AwareDateTimeField(serializers.Field):
     default_error_messages = {
-        "invalid": "Give a date and time in ISO 8601 with an offset, e.g. 2026-10-24T19:00:00+01:00.",
-        "naive": "The time has no offset; add one (e.g. +01:00) or Z.",
+        "invalid": gettext_lazy("Give a date and time in ISO 8601 with an offset, e.g. 2026-10-24T19:00:00+01:00."),
+        "naive": gettext_lazy("The time has no offset; add one (e.g. +01:00) or Z."),
     }
 
     def to_internal_value(self, data):
@@ -102,7 +104,7 @@ class AwareDateTimeField(serializers.Field):
 
 @extend_schema_field(OpenApiTypes.DATE)
 class StrictDateField(serializers.Field):
-    default_error_messages = {"invalid": "Give a date as YYYY-MM-DD."}
+    default_error_messages = {"invalid": gettext_lazy("Give a date as YYYY-MM-DD.")}
 
     def to_internal_value(self, data):
         if not isinstance(data, str) or len(data) != 10:
@@ -154,6 +156,9 @@ class MeSerializer(StrictSerializer):
     lead_of = serializers.ListField(child=serializers.IntegerField(), read_only=True)
     consent_preference = serializers.ChoiceField(choices=ConsentPreference.choices)
     reminders = serializers.BooleanField(read_only=True)
+    language = serializers.ChoiceField(
+        choices=Language.choices, allow_null=True, help_text="null: the site's default, until they choose."
+    )
     clearances = ClearanceSerializer(many=True, read_only=True)
 
     def to_representation(self, user):
@@ -166,6 +171,7 @@ class MeSerializer(StrictSerializer):
             "lead_of": sorted(lead_station_ids(user)),
             "consent_preference": profile.consent_preference,
             "reminders": profile.reminders,
+            "language": profile.language,
             "clearances": ClearanceSerializer(user.clearances.order_by("kind", "valid_from", "id"), many=True).data,
         }
 
@@ -242,7 +248,7 @@ class StationSerializer(StrictSerializer):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise serializers.ValidationError("Not an IANA time zone name.") from None
+            raise serializers.ValidationError(gettext("Not an IANA time zone name.")) from None
         return value
 
 
@@ -451,6 +457,11 @@ class MePatchSerializer(StrictSerializer):
     reminders = serializers.BooleanField(
         required=False, help_text="Reminder e-mails; decisions and changes always come."
     )
+    language = serializers.ChoiceField(
+        choices=Language.choices,
+        required=False,
+        help_text="Pages, e-mails and the calendar feed in English (en) or Welsh (cy).",
+    )
 
 
 __all__ = ["Clearance", "Resource", "Shift", "Station", "User"]
@@ -524,7 +535,7 @@ class FeedbackSerializer(StrictSerializer):
             "id": feedback.pk,
             "text": feedback.text,
             "author": feedback.author_id if named else None,
-            "author_name": display_name(feedback.author) if named else "A crew member",
+            "author_name": display_name(feedback.author) if named else gettext("A crew member"),
             "created_at": feedback.created_at.isoformat(),
         }
 

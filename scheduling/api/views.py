@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf_serializers
@@ -70,9 +71,9 @@ def get_int(value, what: str) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise NotFound(f"No {what} with that id.") from None
+        raise NotFound(gettext("No %(what)s with that id.") % {"what": what}) from None
     if not 0 < number < s.MAX_ID:
-        raise NotFound(f"No {what} with that id.")
+        raise NotFound(gettext("No %(what)s with that id.") % {"what": what})
     return number
 
 
@@ -81,7 +82,7 @@ def sign_in_refused(request) -> TooManyAttempts | None:
     if until is None:
         return None
     wait = int((until - timezone.now()).total_seconds()) + 1
-    return TooManyAttempts("Too many failed sign-ins; try again in a few minutes.", retry_after=wait)
+    return TooManyAttempts(gettext("Too many failed sign-ins; try again in a few minutes."), retry_after=wait)
 
 
 class TokenView(GenericAPIView):
@@ -99,14 +100,16 @@ class TokenView(GenericAPIView):
             raise refused
         if password_sign_in_off(request):
             raise Forbidden(
-                "Password sign-in is turned off here: sign in with your organisation account and make a token "
-                "on the API tokens page.",
+                gettext(
+                    "Password sign-in is turned off here: sign in with your organisation account and make a token "
+                    "on the API tokens page."
+                ),
                 code="password_sign_in_off",
             )
         if user is None or not user.is_active:
             raise Invalid(
-                "The username or password is wrong.",
-                fields={"non_field_errors": ["The username or password is wrong."]},
+                gettext("The username or password is wrong."),
+                fields={"non_field_errors": [gettext("The username or password is wrong.")]},
             )
         token, secret = accounts.issue_api_token(person=user, name=data.get("name", ""), now=timezone.now())
         body = {**s.ApiTokenSerializer(token).data, "token": secret}
@@ -129,7 +132,7 @@ class TokenDetailView(GenericAPIView):
 
     @extend_schema(operation_id="auth_tokens_destroy", responses={204: None})
     def delete(self, request, pk):
-        accounts.revoke_api_token(person=request.user, token_id=get_int(pk, "API token"))
+        accounts.revoke_api_token(person=request.user, token_id=get_int(pk, gettext("API token")))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -144,6 +147,8 @@ class MeView(GenericAPIView):
     @extend_schema(operation_id="me_update", request=s.MePatchSerializer)
     def patch(self, request):
         data = parse(s.MePatchSerializer, request)
+        if "language" in data:
+            services.set_language(person=request.user, language=data["language"])
         if "reminders" in data:
             services.set_reminders(person=request.user, on=data["reminders"])
         if "consent_preference" in data:
@@ -168,7 +173,7 @@ class CalendarLinkView(GenericAPIView):
     @extend_schema(operation_id="calendar_link_destroy", responses={204: None})
     def delete(self, request):
         if not services.revoke_calendar_token(person=request.user):
-            raise NotFound("You have no calendar link.")
+            raise NotFound(gettext("You have no calendar link."))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -191,7 +196,7 @@ class StationListView(GenericAPIView):
 def station_or_404(pk) -> Station:
     station = Station.objects.prefetch_related("leads").filter(pk=get_int(pk, "station")).first()
     if station is None:
-        raise NotFound("No station with that id.")
+        raise NotFound(gettext("No station with that id."))
     return station
 
 
@@ -265,7 +270,7 @@ class ResourceDetailView(GenericAPIView):
     def get_object(self):
         resource = Resource.objects.filter(pk=get_int(self.kwargs["pk"], "resource")).first()
         if resource is None:
-            raise NotFound("No resource with that id.")
+            raise NotFound(gettext("No resource with that id."))
         return resource
 
     @extend_schema(operation_id="resources_retrieve")
@@ -287,7 +292,7 @@ class PersonListView(GenericAPIView):
     @extend_schema(operation_id="people_list", responses=s.PersonSerializer(many=True))
     def get(self, request):
         if not access.may_read_people(request.user):
-            raise Forbidden("Only admins and station leads can list people.")
+            raise Forbidden(gettext("Only admins and station leads can list people."))
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(s.PersonSerializer(page, many=True, context=viewer(request)).data)
 
@@ -312,7 +317,7 @@ class PersonLookupView(GenericAPIView):
     )
     def get(self, request):
         if not access.may_look_up_people(request.user):
-            raise Forbidden("Only requesters, leads and admins look people up.")
+            raise Forbidden(gettext("Only requesters, leads and admins look people up."))
         query = parse_query(s.LookupQuerySerializer, request)
         return Response(s.PersonLookupSerializer(selectors.people_matching(query["q"]), many=True).data)
 
@@ -320,10 +325,10 @@ class PersonLookupView(GenericAPIView):
 def person_for(viewer, pk) -> User:
     person_id = get_int(pk, "person")
     if not (access.may_read_people(viewer) or viewer.pk == person_id):
-        raise NotFound("No person with that id.")
+        raise NotFound(gettext("No person with that id."))
     person = User.objects.select_related("profile").filter(pk=person_id).first()
     if person is None:
-        raise NotFound("No person with that id.")
+        raise NotFound(gettext("No person with that id."))
     return person
 
 
@@ -354,7 +359,7 @@ class PersonHistoryView(GenericAPIView):
     def get(self, request, pk):
         person_id = get_int(pk, "person")
         if not access.may_read_person_history(request.user, person_id):
-            raise NotFound("No person with that id.")
+            raise NotFound(gettext("No person with that id."))
         person = person_for(request.user, person_id)
         page = self.paginate_queryset(AuditEvent.objects.filter(subject=person).order_by("at", "id"))
         return self.get_paginated_response(s.PersonEventSerializer(page, many=True).data)
@@ -386,7 +391,7 @@ class ClearanceDetailView(GenericAPIView):
     def delete(self, request, pk):
         clearance = Clearance.objects.select_related("person").filter(pk=get_int(pk, "clearance")).first()
         if clearance is None or not (access.may_read_people(request.user) or clearance.person_id == request.user.pk):
-            raise NotFound("No clearance with that id.")
+            raise NotFound(gettext("No clearance with that id."))
         services.remove_clearance(actor=request.user, clearance=clearance, now=timezone.now())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -467,8 +472,8 @@ def _crew_pairs(entries) -> list[tuple[int, str]]:
         # A PATCH parses nested entries partially too, so either key may be missing here.
         if entry.get("person") is None or not entry.get("role"):
             raise Invalid(
-                "Name every crew member and their role.",
-                fields={"crew": ["Each crew entry needs a person id and a role."]},
+                gettext("Name every crew member and their role."),
+                fields={"crew": [gettext("Each crew entry needs a person id and a role.")]},
             )
         pairs.append((entry["person"], entry["role"]))
     return pairs
@@ -482,7 +487,7 @@ class ShiftDetailView(GenericAPIView):
     def present(request, shift_id):
         shift = selectors.shifts_for_listing().filter(pk=shift_id).first()
         if shift is None:
-            raise NotFound("No shift with that id.")
+            raise NotFound(gettext("No shift with that id."))
         return s.ShiftSerializer(shift, context={"request": request}).data
 
     @extend_schema(operation_id="shifts_retrieve")
@@ -506,7 +511,10 @@ class ShiftDetailView(GenericAPIView):
             if src in data:
                 setattr(change, dst, data[src])
         if change.observer_seats is None:
-            raise Invalid("Give a number of seats.", fields={"observer_seats": ["Give a whole number, 0 or more."]})
+            raise Invalid(
+                gettext("Give a number of seats."),
+                fields={"observer_seats": [gettext("Give a whole number, 0 or more.")]},
+            )
         if "crew" in data:
             change.crew = _crew_pairs(data["crew"])
         services.apply_shift_change(shift_id=shift_id, actor=request.user, change=change, now=timezone.now())
@@ -610,7 +618,7 @@ class BookingListView(GenericAPIView):
 
     def _create(self, request):
         if not request.user.profile.is_requester:
-            raise Forbidden("Only requesters can ask for ride-alongs.")
+            raise Forbidden(gettext("Only requesters can ask for ride-alongs."))
         data = parse(s.BookingRequestSerializer, request)
         booking = services.request_booking(
             actor=request.user,
@@ -631,8 +639,8 @@ def idempotent(request, key: str, run) -> Response:
     """Replay the first response to a repeated key and body; refuse a reused key (SPEC §6)."""
     if not key or len(key) > 255 or not all(32 <= ord(c) < 127 for c in key):
         raise Invalid(
-            "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is a good choice).",
-            fields={"Idempotency-Key": ["1 to 255 printable ASCII characters."]},
+            gettext("Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is a good choice)."),
+            fields={"Idempotency-Key": [gettext("1 to 255 printable ASCII characters.")]},
         )
     try:
         body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
@@ -650,13 +658,15 @@ def idempotent(request, key: str, run) -> Response:
         if record is None:
             return error_response(
                 "idempotency_in_progress",
-                "The first request with this key is still running.",
+                gettext("The first request with this key is still running."),
                 409,
                 headers={"Retry-After": "1"},
             )
         if record.request_hash != digest:
             return error_response(
-                "idempotency_key_reused", "This Idempotency-Key was used with a different body; use a new key.", 422
+                "idempotency_key_reused",
+                gettext("This Idempotency-Key was used with a different body; use a new key."),
+                422,
             )
         if record.status_code is None:
             # A first request whose process died (a killed worker) never finishes: after the lease
@@ -669,7 +679,7 @@ def idempotent(request, key: str, run) -> Response:
                 wait = max(1, int((record.created_at + lease - now).total_seconds()))
                 return error_response(
                     "idempotency_in_progress",
-                    "The first request with this key is still running.",
+                    gettext("The first request with this key is still running."),
                     409,
                     headers={"Retry-After": str(min(wait, 5))},
                 )
@@ -947,10 +957,10 @@ class StationReportView(GenericAPIView):
 
         station = station_or_404(pk)
         if not access.leads_or_admin(request.user, station.pk):
-            raise Forbidden("Only the station's leads and admins see its report.")
+            raise Forbidden(gettext("Only the station's leads and admins see its report."))
         query = parse_query(ReportQuerySerializer, request)
         start, end = default_range(station, _now())
         start, end = query.get("from_", start), query.get("to", end)
         if end <= start:
-            raise Invalid("`to` must be after `from`.", fields={"to": ["Must be after from."]})
+            raise Invalid(gettext("`to` must be after `from`."), fields={"to": [gettext("Must be after from.")]})
         return Response(station_report(station, start=start, end=end, now=_now()))

@@ -34,8 +34,8 @@ def issue_api_token(*, person, name: str = "", now: datetime) -> tuple[ApiToken,
     name = (name or "").strip() or "API token"
     if len(name) > MAX_TOKEN_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise Invalid(
-            "Give the token a short name.",
-            fields={"name": [f"Use at most {MAX_TOKEN_NAME} printable characters."]},
+            gettext("Give the token a short name."),
+            fields={"name": [gettext("Use at most %(n)s printable characters.") % {"n": MAX_TOKEN_NAME}]},
         )
     secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     with write_transaction():
@@ -67,7 +67,7 @@ def revoke_api_token(*, person, token_id: int) -> None:
     with write_transaction():
         deleted, _ = ApiToken.objects.filter(person=person, pk=token_id).delete()
     if not deleted:
-        raise NotFound("You have no API token with that id.")
+        raise NotFound(gettext("You have no API token with that id."))
 
 
 def revoke_all_api_tokens(person) -> None:

@@ -3,6 +3,7 @@
 from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext
 
 from .. import access
 from ..errors import Forbidden, Invalid, InvalidTransition, NotFound, TooEarly
@@ -18,26 +19,31 @@ MAX_TEXT = 2000
 def ensure_after_shift(booking: Booking, now: datetime) -> None:
     """The shift has ended and the ride-along went ahead (approved)."""
     if now < booking.shift.ends_at:
-        raise TooEarly("Reflections, actions and feedback open once the shift has ended.")
+        raise TooEarly(gettext("Reflections, actions and feedback open once the shift has ended."))
     if booking.status != BookingStatus.APPROVED:
-        raise InvalidTransition("Only a ride-along that went ahead has reflections, actions and feedback.")
+        raise InvalidTransition(gettext("Only a ride-along that went ahead has reflections, actions and feedback."))
 
 
 def ensure_observer(person, booking: Booking) -> None:
     if not access.may_reflect(person, booking):
-        raise Forbidden("Only the observers of this ride-along can do that.")
+        raise Forbidden(gettext("Only the observers of this ride-along can do that."))
 
 
 def _text(value, field: str, limit: int, *, required: bool = True) -> str:
     if not isinstance(value, str):
-        raise Invalid("Send text.", fields={field: ["Send text."]})
+        raise Invalid(gettext("Send text."), fields={field: [gettext("Send text.")]})
     value = value.strip()
     if required and not value:
-        raise Invalid("Write something first.", fields={field: ["This cannot be empty."]})
+        raise Invalid(gettext("Write something first."), fields={field: [gettext("This cannot be empty.")]})
     if len(value) > limit:
-        raise Invalid(f"Keep it to {limit} characters.", fields={field: [f"At most {limit} characters."]})
+        raise Invalid(
+            gettext("Keep it to %(n)s characters.") % {"n": limit},
+            fields={field: [gettext("At most %(n)s characters.") % {"n": limit}]},
+        )
     if "\x00" in value:
-        raise Invalid("Text may not contain NUL characters.", fields={field: ["Remove the NUL characters."]})
+        raise Invalid(
+            gettext("Text may not contain NUL characters."), fields={field: [gettext("Remove the NUL characters.")]}
+        )
     return value
 
 
@@ -63,7 +69,7 @@ def own_reflection(*, person, booking: Booking, now: datetime) -> Reflection:
     ensure_after_shift(booking, now)
     reflection = Reflection.objects.filter(booking=booking, author=person).first()
     if reflection is None:
-        raise NotFound("You have not written a reflection on this ride-along yet.")
+        raise NotFound(gettext("You have not written a reflection on this ride-along yet."))
     return reflection
 
 
@@ -81,8 +87,8 @@ def readable_reflections(*, person, booking: Booking, now: datetime) -> list[Ref
 def _owner(booking: Booking, owner_id) -> int:
     if not isinstance(owner_id, int) or owner_id not in access.held_observer_ids(booking):
         raise Invalid(
-            "An action's owner is one of this ride-along's observers.",
-            fields={"owner": ["Choose one of the observers of this ride-along."]},
+            gettext("An action's owner is one of this ride-along's observers."),
+            fields={"owner": [gettext("Choose one of the observers of this ride-along.")]},
         )
     return owner_id
 
@@ -119,13 +125,13 @@ def action_for(person, action_id) -> FollowUp:
     try:
         action_id = int(action_id)
     except (TypeError, ValueError):
-        raise NotFound("No action with that id.") from None
+        raise NotFound(gettext("No action with that id.")) from None
     action = FollowUp.objects.filter(pk=action_id).select_related("booking__shift").first()
     if action is None:
-        raise NotFound("No action with that id.")
+        raise NotFound(gettext("No action with that id."))
     booking = access.access_booking(person, action.booking_id)
     if not access.may_reflect(person, booking):
-        raise NotFound("No action with that id.")
+        raise NotFound(gettext("No action with that id."))
     action.booking = booking
     return action
 
@@ -163,7 +169,7 @@ def delete_action(*, person, action: FollowUp, now: datetime) -> None:
 def leave_feedback(*, person, booking: Booking, text: str, now: datetime) -> Feedback:
     """A crew member's word to the observers; they read it as from "a crew member" (SPEC §13)."""
     if not access.is_crew_of(person, booking):
-        raise Forbidden("Only the crew of this shift can leave feedback.")
+        raise Forbidden(gettext("Only the crew of this shift can leave feedback."))
     ensure_after_shift(booking, now)
     text = _text(text, "text", MAX_TEXT)
     with write_transaction():
@@ -172,6 +178,6 @@ def leave_feedback(*, person, booking: Booking, text: str, now: datetime) -> Fee
 
 def readable_feedback(*, person, booking: Booking, now: datetime) -> list[Feedback]:
     if not access.may_read_feedback(person, booking):
-        raise Forbidden("Only the observers, the crew and the station's leads read feedback.")
+        raise Forbidden(gettext("Only the observers, the crew and the station's leads read feedback."))
     ensure_after_shift(booking, now)
     return list(booking.feedback.select_related("author__profile"))

@@ -8,6 +8,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, OperationalError, connection, transaction
+from django.utils.translation import gettext
 
 from ..access import ensure_lead_or_admin, is_admin, is_lead_of, lead_station_ids  # noqa: F401 - used by services
 from ..errors import Busy, InvalidTransition, NotFound
@@ -244,7 +245,11 @@ def record_step(booking: Booking, *, actor, action: str, now: datetime, **detail
 
 def ensure_transition(booking: Booking, to: str, message: str = "") -> None:
     if not may_become(booking, to):
-        raise InvalidTransition(message or f"A {booking.status} booking cannot become {to}.")
+        raise InvalidTransition(
+            message
+            or gettext("A booking that is %(state)s cannot become %(to)s.")
+            % {"state": booking.get_status_display().lower(), "to": BookingStatus(to).label.lower()}
+        )
 
 
 def place_state_for(status: str) -> str:

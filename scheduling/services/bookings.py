@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
 
 from .. import access, notifications, rules
@@ -177,23 +178,23 @@ def _validate_request(requested_by, observer_ids, purpose: str) -> tuple[dict[st
     """
     fields: dict[str, list[str]] = {}
     if not isinstance(purpose, str) or not purpose.strip():
-        fields["purpose"] = ["Say what the observers hope to learn; the crew and lead read this."]
+        fields["purpose"] = [gettext("Say what the observers hope to learn; the crew and lead read this.")]
     elif len(purpose) > MAX_PURPOSE:
-        fields["purpose"] = [f"Keep the purpose to {MAX_PURPOSE} characters or fewer."]
+        fields["purpose"] = [gettext("Keep the purpose to %(n)s characters or fewer.") % {"n": MAX_PURPOSE}]
     if observer_ids is None or observer_ids == [requested_by.pk]:
         # The usual request: the requester observes, and they are signed in, so active.
         return fields, [requested_by]
     observers = []
     if not observer_ids:
-        fields["observers"] = ["Name at least one observer."]
+        fields["observers"] = [gettext("Name at least one observer.")]
     elif len(set(observer_ids)) != len(observer_ids):
-        fields["observers"] = ["Name each observer once."]
+        fields["observers"] = [gettext("Name each observer once.")]
     else:
         people = User.objects.select_related("profile").filter(pk__in=observer_ids, is_active=True)
         found = {u.pk: u for u in people}
         missing = [i for i in observer_ids if i not in found]
         if missing:
-            fields["observers"] = [f"No active person has id {missing[0]}."]
+            fields["observers"] = [gettext("No active person has id %(id)s.") % {"id": missing[0]}]
         observers = [found[i] for i in observer_ids if i in found]
     return fields, observers
 
@@ -201,9 +202,18 @@ def _validate_request(requested_by, observer_ids, purpose: str) -> tuple[dict[st
 def _shift_problems(seats: int | None, observers: list) -> dict[str, list[str]]:
     """What is wrong with asking for these observers on a shift with `seats` (None: no such shift)."""
     if seats is None:
-        return {"shift": ["No shift has that id."]}
+        return {"shift": [gettext("No shift has that id.")]}
     if seats and len(observers) > seats:
-        return {"observers": [f"This shift has {seats} observer seat(s); name fewer observers."]}
+        return {
+            "observers": [
+                ngettext(
+                    "This shift has %(n)s observer seat; name fewer observers.",
+                    "This shift has %(n)s observer seats; name fewer observers.",
+                    seats,
+                )
+                % {"n": seats}
+            ]
+        }
     return {}
 
 
@@ -288,21 +298,25 @@ def request_booking(
 ) -> Booking:
     """Ask for places on a shift: pending if they fit, waitlisted (or `no_seats`) if not."""
     if not actor.profile.is_requester:
-        raise Forbidden("Only requesters can ask for ride-alongs.")
+        raise Forbidden(gettext("Only requesters can ask for ride-alongs."))
     fields, observers = _validate_request(actor, observer_ids, purpose)
     if fields:
         # Say all that is wrong at once, the shift included.
         seats = Shift.objects.filter(pk=shift_id).values_list("observer_seats", flat=True).first()
-        raise Invalid("Some of the request is not valid.", fields={**_shift_problems(seats, observers), **fields})
+        raise Invalid(
+            gettext("Some of the request is not valid."), fields={**_shift_problems(seats, observers), **fields}
+        )
     try:
         with write_transaction():
             try:
                 shift = lock_shift(shift_id, extra_person_ids=[o.pk for o in observers])
             except NotFound:
-                raise Invalid("Some of the request is not valid.", fields=_shift_problems(None, observers)) from None
+                raise Invalid(
+                    gettext("Some of the request is not valid."), fields=_shift_problems(None, observers)
+                ) from None
             fields = _shift_problems(shift.observer_seats, observers)
             if fields:
-                raise Invalid("Some of the request is not valid.", fields=fields)
+                raise Invalid(gettext("Some of the request is not valid."), fields=fields)
             crew = rules.active_crew(shift)
             broken = rules.check_booking(shift=shift, observers=observers, now=now, new_request=True, crew=crew)
             raise_if_any(access.rule_as_seen_by(actor, shift.station_id, broken))
@@ -323,8 +337,12 @@ def request_booking(
     except IntegrityError as error:
         # The database's own guards (one live place per shift, no overlapping held places) caught a race.
         if "one_live_place_per_observer_per_shift" in str(error) or "UNIQUE" in str(error).upper():
-            raise RuleViolation("An observer already has a booking on this shift.", code="duplicate_booking") from error
-        raise RuleViolation("An observer already has a place at that time.", code="observer_overlap") from error
+            raise RuleViolation(
+                gettext("An observer already has a booking on this shift."), code="duplicate_booking"
+            ) from error
+        raise RuleViolation(
+            gettext("An observer already has a place at that time."), code="observer_overlap"
+        ) from error
     return booking
 
 
@@ -337,7 +355,7 @@ def _ensure_deciding_lead(booking: Booking, lead) -> None:
     if access.may_decide(lead, booking):
         return
     if not access.leads_or_admin(lead, booking.shift.station_id):
-        raise Forbidden("Only the station's leads can approve or decline bookings.")
+        raise Forbidden(gettext("Only the station's leads can approve or decline bookings."))
     raise ConflictOfInterest()
 
 
@@ -347,10 +365,13 @@ def approve_booking(*, booking_id: int, actor, now: datetime) -> Booking:
         booking = lock_booking(booking_id)
         _ensure_deciding_lead(booking, actor)
         ensure_transition(
-            booking, BookingStatus.APPROVED, f"Only a pending booking can be approved; this one is {booking.status}."
+            booking,
+            BookingStatus.APPROVED,
+            gettext("Only a pending booking can be approved; this one is %(state)s.")
+            % {"state": booking.get_status_display().lower()},
         )
         if booking.lead_approved:
-            raise InvalidTransition("This booking already has a lead's approval.")
+            raise InvalidTransition(gettext("This booking already has a lead's approval."))
         raise_if_any(
             rules.check_booking(
                 shift=booking.shift, observers=_observers(booking), now=now, new_request=False, exclude_booking=booking
@@ -373,12 +394,17 @@ def approve_booking(*, booking_id: int, actor, now: datetime) -> Booking:
 def decline_booking(*, booking_id: int, actor, reason: str, now: datetime) -> Booking:
     """The lead says no, with a reason the requester will read."""
     if not isinstance(reason, str) or not reason.strip():
-        raise Invalid("Give a reason for declining.", fields={"reason": ["Give a reason for declining."]})
+        raise Invalid(
+            gettext("Give a reason for declining."), fields={"reason": [gettext("Give a reason for declining.")]}
+        )
     with write_transaction():
         booking = lock_booking(booking_id)
         _ensure_deciding_lead(booking, actor)
         ensure_transition(
-            booking, BookingStatus.DECLINED, f"A {booking.status} booking cannot be declined; cancel it instead."
+            booking,
+            BookingStatus.DECLINED,
+            gettext("A booking that is %(state)s cannot be declined; cancel it instead.")
+            % {"state": booking.get_status_display().lower()},
         )
         _ensure_not_started(booking, now)
         end_booking(
@@ -400,15 +426,23 @@ def cancel_booking(*, booking_id: int, actor, reason: str = "", now: datetime) -
     with write_transaction():
         booking = lock_booking(booking_id)
         if not access.cancels(actor, booking):
-            raise Forbidden("Only the requester, the observers and the station's leads can cancel this booking.")
+            raise Forbidden(
+                gettext("Only the requester, the observers and the station's leads can cancel this booking.")
+            )
         is_lead = access.leads_or_admin(actor, booking.shift.station_id)
-        ensure_transition(booking, BookingStatus.CANCELLED, f"This booking is already {booking.status}.")
+        ensure_transition(
+            booking,
+            BookingStatus.CANCELLED,
+            gettext("This booking is already %(state)s.") % {"state": booking.get_status_display().lower()},
+        )
         _ensure_not_started(booking, now)
         if booking.requested_by_id == actor.pk:
             code = "requester_cancelled"
         elif is_lead:
             if not reason:
-                raise Invalid("Give a reason for cancelling.", fields={"reason": ["A lead must give a reason."]})
+                raise Invalid(
+                    gettext("Give a reason for cancelling."), fields={"reason": [gettext("A lead must give a reason.")]}
+                )
             code = "lead_cancelled"
         else:
             own_place = booking.places.exclude(state=PlaceState.RELEASED).get(person=actor)
@@ -462,7 +496,7 @@ def _cancel_place(booking: Booking, place: Place, *, actor, note: str, now: date
 def _crew_consent(booking: Booking, person) -> Consent:
     consent = booking.consents.filter(person=person).first()
     if consent is None:
-        raise Forbidden("Only the crew of this shift can answer for its consent.")
+        raise Forbidden(gettext("Only the crew of this shift can answer for its consent."))
     return consent
 
 
@@ -470,7 +504,10 @@ def respond_to_booking(*, booking_id: int, actor, decision: str, note: str = "",
     """A crew member gives, declines or withdraws consent (SPEC §4)."""
     handlers = {"give": give_consent, "decline": decline_consent, "withdraw": withdraw_consent}
     if decision not in handlers:
-        raise Invalid("Choose give, decline or withdraw.", fields={"decision": ["Choose give, decline or withdraw."]})
+        raise Invalid(
+            gettext("Choose give, decline or withdraw."),
+            fields={"decision": [gettext("Choose give, decline or withdraw.")]},
+        )
     return handlers[decision](booking_id=booking_id, actor=actor, note=note, now=now)
 
 
@@ -480,7 +517,9 @@ def _answer(booking_id: int, person, now: datetime, answer) -> Booking:
         booking = lock_booking(booking_id)
         consent = _crew_consent(booking, person)
         if booking.status not in LIVE_STATUSES:
-            raise InvalidTransition(f"This booking is already {booking.status}.")
+            raise InvalidTransition(
+                gettext("This booking is already %(state)s.") % {"state": booking.get_status_display().lower()}
+            )
         _ensure_not_started(booking, now)
         answer(booking, consent)
     return booking
@@ -522,7 +561,9 @@ def _end_by_crew(booking: Booking, person, *, to: str, code: str, note: str, now
 def give_consent(*, booking_id: int, actor, note: str = "", now: datetime) -> Booking:
     def answer(booking, consent):
         if consent.state != ConsentState.PENDING:
-            raise InvalidTransition(f"Your consent is already {consent.state}.")
+            raise InvalidTransition(
+                gettext("Your consent is already %(state)s.") % {"state": consent.get_state_display().lower()}
+            )
         consent_given(booking, consent, actor, now=now, note=note, source=ConsentSource.PERSON)
 
     return _answer(booking_id, actor, now, answer)
@@ -539,7 +580,9 @@ def decline_consent(*, booking_id: int, actor, note: str = "", now: datetime) ->
             _record(consent, ConsentState.DECLINED, now, note)
             _end_by_crew(booking, actor, to=BookingStatus.DECLINED, code="crew_declined", note=note, now=now)
         else:
-            raise InvalidTransition(f"Your consent is already {consent.state}.")
+            raise InvalidTransition(
+                gettext("Your consent is already %(state)s.") % {"state": consent.get_state_display().lower()}
+            )
 
     return _answer(booking_id, actor, now, answer)
 
@@ -547,7 +590,7 @@ def decline_consent(*, booking_id: int, actor, note: str = "", now: datetime) ->
 def withdraw_consent(*, booking_id: int, actor, note: str = "", now: datetime) -> Booking:
     def answer(booking, consent):
         if consent.state != ConsentState.GIVEN:
-            raise InvalidTransition("You can only withdraw consent you have given; decline instead.")
+            raise InvalidTransition(gettext("You can only withdraw consent you have given; decline instead."))
         _record(consent, ConsentState.WITHDRAWN, now, note)
         _end_by_crew(booking, actor, to=BookingStatus.CANCELLED, code="consent_withdrawn", note=note, now=now)
 
@@ -559,7 +602,8 @@ def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime, left_
     observers left (`left_at`, within the shift)."""
     if outcome not in Outcome.values:
         raise Invalid(
-            "Choose attended, ended_early or no_show.", fields={"outcome": ["Choose attended, ended_early or no_show."]}
+            gettext("Choose attended, ended_early or no_show."),
+            fields={"outcome": [gettext("Choose attended, ended_early or no_show.")]},
         )
     if outcome == Outcome.ENDED_EARLY and left_at is None:
         raise Invalid(_("Say when the observers left."), fields={"left_at": [_("Enter the time the observers left")]})
@@ -568,11 +612,11 @@ def record_outcome(*, booking_id: int, actor, outcome: str, now: datetime, left_
     with write_transaction():
         booking = lock_booking(booking_id)
         if not access.may_record_outcome(actor, booking):
-            raise Forbidden("Only the crew and the station's leads can record the outcome.")
+            raise Forbidden(gettext("Only the crew and the station's leads can record the outcome."))
         if booking.status != BookingStatus.APPROVED:
-            raise InvalidTransition("Only an approved ride-along has an outcome.")
+            raise InvalidTransition(gettext("Only an approved ride-along has an outcome."))
         if now < booking.shift.ends_at:
-            raise InvalidTransition("Record the outcome once the shift has ended.")
+            raise InvalidTransition(gettext("Record the outcome once the shift has ended."))
         if left_at is not None and not booking.shift.starts_at < left_at < booking.shift.ends_at:
             raise Invalid(
                 _("The observers must have left during the shift."),

@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import notifications
+from .. import dates, notifications
 from ..errors import Forbidden, Invalid, NotFound, RuleViolation
+from ..languages import writing_to
 from ..models import BookingStatus, Clearance, PaperworkDocument, Place, PlaceState, Station, display_name
 from ..rules import CLEARANCE_WORDS
 from .base import change_with_bookings, is_admin, record_event, write_transaction
@@ -151,26 +152,28 @@ def queue_expiry_reminders(*, now: datetime) -> int:
         upcoming = Place.objects.filter(person=person, state=PlaceState.HELD, shift__starts_at__gt=now)
         if clearance.kind not in online and not upcoming.exists():
             continue
-        words = CLEARANCE_WORDS.get(clearance.kind, clearance.kind)
-        if clearance.kind in online:
-            lines = [_("Read and sign the current version on My paperwork; it takes a few minutes.")]
-            links = [(_("My paperwork"), settings.SITE_URL + reverse("web:paperwork"))]
-        else:
-            stations = Station.objects.filter(shifts__places__in=upcoming).distinct()
-            leads = sorted({display_name(p) for s in stations for p in s.leads.all()})
-            lines = [
-                _("A station lead records its renewal: ask %(leads)s.") % {"leads": ", ".join(leads) or _("a lead")}
-            ]
-            links = []
-        notifications.queue_note(
-            person,
-            "clearance_ending",
-            subject=_("Your %(what)s ends on %(day)s") % {"what": words, "day": f"{clearance.valid_until:%d %b %Y}"},
-            headline=_("Your %(what)s ends in %(n)s days.") % {"what": words, "n": days_left},
-            lines=lines,
-            links=links,
-            now=now,
-            dedupe=f"clearance-ending-{when}:{clearance.pk}",
-        )
+        with writing_to(person):
+            words = CLEARANCE_WORDS.get(clearance.kind, clearance.kind)
+            if clearance.kind in online:
+                lines = [_("Read and sign the current version on My paperwork; it takes a few minutes.")]
+                links = [(_("My paperwork"), settings.SITE_URL + reverse("web:paperwork"))]
+            else:
+                stations = Station.objects.filter(shifts__places__in=upcoming).distinct()
+                leads = sorted({display_name(p) for s in stations for p in s.leads.all()})
+                lines = [
+                    _("A station lead records its renewal: ask %(leads)s.") % {"leads": ", ".join(leads) or _("a lead")}
+                ]
+                links = []
+            notifications.queue_note(
+                person,
+                "clearance_ending",
+                subject=_("Your %(what)s ends on %(day)s")
+                % {"what": words, "day": dates.written(clearance.valid_until, "j M Y")},
+                headline=_("Your %(what)s ends in %(n)s days.") % {"what": words, "n": days_left},
+                lines=lines,
+                links=links,
+                now=now,
+                dedupe=f"clearance-ending-{when}:{clearance.pk}",
+            )
         queued += 1
     return queued

@@ -4,6 +4,7 @@ import hashlib
 import secrets
 from datetime import date, datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,6 +24,7 @@ from ..models import (
     ConsentPreference,
     ConsentSource,
     ConsentState,
+    FeedState,
     PlaceState,
     Profile,
     Station,
@@ -62,7 +64,7 @@ def create_person(
 ) -> User:
     """Add a person; `actor` None is the system (the demo seed, single sign-on's first visit)."""
     if actor is not None and not is_admin(actor):
-        raise Forbidden("Only admins add people.")
+        raise Forbidden(gettext("Only admins add people."))
     ensure_single_line(username=username, name=name, staff_number=staff_number)
     if password:
         check_password_strength(password, User(username=username, email=email or ""))
@@ -85,7 +87,8 @@ def create_person(
             record_event(booking=None, subject=user, actor=actor, action="person_added", now=now or timezone.now())
     except IntegrityError as error:
         raise Invalid(
-            "That username or staff number is taken.", fields={"username": ["Username or staff number already in use."]}
+            gettext("That username or staff number is taken."),
+            fields={"username": [gettext("Username or staff number already in use.")]},
         ) from error
     return user
 
@@ -96,7 +99,7 @@ def update_person(*, person, now: datetime, actor=None, **changes) -> User:
     Everything it sets off commits with it (SPEC §5.3, one transaction). `actor` None is the system.
     """
     if actor is not None and not is_admin(actor):
-        raise Forbidden("Only admins change people's profiles.")
+        raise Forbidden(gettext("Only admins change people's profiles."))
     user_fields = {"username", "email", "is_active"}
     profile_fields = {"name", "staff_number", "date_of_birth", "is_requester"}
     preference = changes.pop("consent_preference", None)
@@ -146,8 +149,8 @@ def update_person(*, person, now: datetime, actor=None, **changes) -> User:
         change_with_bookings(find, apply, extra_person_ids=[person.pk])
     except IntegrityError as error:
         raise Invalid(
-            "That username or staff number is taken.",
-            fields={"staff_number": ["Username or staff number already in use."]},
+            gettext("That username or staff number is taken."),
+            fields={"staff_number": [gettext("Username or staff number already in use.")]},
         ) from error
     return person
 
@@ -184,9 +187,26 @@ def set_reminders(*, person, on: bool) -> None:
     person.profile.reminders = bool(on)
 
 
+def set_language(*, person, language: str) -> None:
+    """The language pages, e-mails and the feed are written in for this person (SPEC §20)."""
+    if language not in dict(settings.LANGUAGES):
+        words = gettext("Choose %(choices)s.") % {"choices": " / ".join(name for _, name in settings.LANGUAGES)}
+        raise Invalid(words, fields={"language": [words]})
+    if person.profile.language == language:
+        return
+    with write_transaction():
+        Profile.objects.filter(pk=person.pk).update(language=language)
+        # Their calendar feed is written in their language: the answer remembered for it no longer holds.
+        FeedState.objects.filter(person_id=person.pk).delete()
+    person.profile.language = language
+
+
 def _check_preference(preference) -> None:
     if preference not in ConsentPreference.values:
-        raise Invalid("Choose ask, always or never.", fields={"consent_preference": ["Choose ask, always or never."]})
+        raise Invalid(
+            gettext("Choose ask, always or never."),
+            fields={"consent_preference": [gettext("Choose ask, always or never.")]},
+        )
 
 
 def set_consent_preference(*, person, preference: str, now: datetime) -> None:
@@ -243,10 +263,11 @@ def add_clearance(
     ensure_may_record_clearances(actor, person.pk)
     if valid_until is not None and valid_until < valid_from:
         raise Invalid(
-            "The clearance ends before it starts.", fields={"valid_until": ["Must be on or after valid_from."]}
+            gettext("The clearance ends before it starts."),
+            fields={"valid_until": [gettext("Must be on or after valid_from.")]},
         )
     if not kind or len(kind) > 40:
-        raise Invalid("Give the kind of clearance.", fields={"kind": ["Give a kind such as dbs."]})
+        raise Invalid(gettext("Give the kind of clearance."), fields={"kind": [gettext("Give a kind such as dbs.")]})
     with write_transaction():
         lock_persons([person.pk])
         clearance = Clearance.objects.create(
@@ -300,7 +321,8 @@ def update_clearance(*, actor, clearance: Clearance, now: datetime, **changes) -
             setattr(clearance, key, changes[key])
         if clearance.valid_until is not None and clearance.valid_until < clearance.valid_from:
             raise Invalid(
-                "The clearance ends before it starts.", fields={"valid_until": ["Must be on or after valid_from."]}
+                gettext("The clearance ends before it starts."),
+                fields={"valid_until": [gettext("Must be on or after valid_from.")]},
             )
         clearance.save()
         record_event(
@@ -320,9 +342,9 @@ def update_clearance(*, actor, clearance: Clearance, now: datetime, **changes) -
 
 def ensure_may_record_clearances(actor, person_id: int) -> None:
     if not (is_admin(actor) or lead_station_ids(actor)):
-        raise Forbidden("Only admins and station leads record clearances.")
+        raise Forbidden(gettext("Only admins and station leads record clearances."))
     if actor.pk == person_id:
-        raise ConflictOfInterest("You cannot record, change or remove your own clearances; ask another lead.")
+        raise ConflictOfInterest(gettext("You cannot record, change or remove your own clearances; ask another lead."))
 
 
 def _held_future(person, now: datetime):
@@ -390,9 +412,12 @@ def suspend_station(
 ) -> Station:
     """Stop observations until `until`; optionally cancel what is booked before then, in the same transaction."""
     if until is None or getattr(until, "tzinfo", None) is None:
-        raise Invalid("Give the end of the suspension with an offset.", fields={"until": ["Give an aware datetime."]})
+        raise Invalid(
+            gettext("Give the end of the suspension with an offset."),
+            fields={"until": [gettext("Give an aware datetime.")]},
+        )
     if not isinstance(reason, str) or not reason.strip():
-        raise Invalid("Give a reason for the suspension.", fields={"reason": ["Give a reason."]})
+        raise Invalid(gettext("Give a reason for the suspension."), fields={"reason": [gettext("Give a reason.")]})
     ensure_lead_or_admin(actor, station_id)
     reason = reason.strip()
 
@@ -435,7 +460,7 @@ def suspend_station(
         return station
 
     if not Station.objects.filter(pk=station_id).exists():
-        raise NotFound("No station with that id.")
+        raise NotFound(gettext("No station with that id."))
     return change_with_bookings(find, apply, extra_station_ids=[station_id])
 
 
@@ -444,7 +469,7 @@ def lift_suspension(*, station_id: int, actor, now: datetime) -> Station:
     with write_transaction():
         station = Station.objects.select_for_update().get(pk=station_id)
         if station.suspended_until is None:
-            raise InvalidTransition("This station is not suspended.")
+            raise InvalidTransition(gettext("This station is not suspended."))
         station.suspended_until = None
         station.suspension_reason = ""
         station.save(update_fields=["suspended_until", "suspension_reason"])

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from ..errors import Forbidden, InvalidTransition, NotFound
 from ..feed import forget_remembered_feeds
@@ -54,14 +55,14 @@ def erase_person(*, person_id: int, actor, now: datetime) -> User:
     The person can no longer sign in; their name reads "Former member of staff" wherever it showed.
     """
     if actor is not None and not is_admin(actor):
-        raise Forbidden("Only admins erase people.")
+        raise Forbidden(gettext("Only admins erase people."))
     with write_transaction():
         lock_persons([person_id])
         person = User.objects.filter(pk=person_id).select_related("profile").first()
         if person is None:
-            raise NotFound("No person with that id.")
+            raise NotFound(gettext("No person with that id."))
         if actor is not None and actor.pk == person.pk:
-            raise Forbidden("Ask another admin to erase your own account.")
+            raise Forbidden(gettext("Ask another admin to erase your own account."))
         live = live_bookings_of(person, now)
         if live:
             raise InvalidTransition(

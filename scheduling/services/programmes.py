@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import access, notifications
+from .. import access, dates, notifications
 from ..errors import Forbidden, Invalid, NotFound
+from ..languages import writing_to
 from ..models import BookingStatus, Outcome, Place, PlaceState, Programme, display_name
 from ..text import ensure_single_line
 from .base import lock_persons, record_event, write_transaction
@@ -264,10 +265,6 @@ def queue_nudges(*, now: datetime) -> int:
     if today.day != 1:
         return 0
     month = f"{today:%Y-%m}"
-    links = [
-        (_("Find shifts"), settings.SITE_URL + reverse("web:shifts")),
-        (_("Ask for a date"), settings.SITE_URL + reverse("web:ask-date")),
-    ]
     behind: dict[int, tuple] = {}
     queued = 0
     live = Programme.objects.filter(starts_on__lte=today, ends_on__gte=today).prefetch_related("coordinators")
@@ -275,50 +272,61 @@ def queue_nudges(*, now: datetime) -> int:
         members = list(programme.members.select_related("profile").order_by("pk"))
         late = []
         for member, row in zip(members, progress_rows(programme, members, today=today), strict=True):
-            remaining = [
-                _("%(programme)s: %(left)s more %(measure)s by %(end)s")
-                % {
-                    "programme": programme.name,
-                    "left": _left(row[key]),
-                    "measure": WORDS[key],
-                    "end": f"{programme.ends_on:%d %b %Y}",
-                }
-                for key in MEASURES
-                if row[key]["state"] == "behind"
-            ]
+            with writing_to(member):
+                remaining = [
+                    _("%(programme)s: %(left)s more %(measure)s by %(end)s")
+                    % {
+                        "programme": programme.name,
+                        "left": _left(row[key]),
+                        "measure": WORDS[key],
+                        "end": dates.written(programme.ends_on, "j M Y"),
+                    }
+                    for key in MEASURES
+                    if row[key]["state"] == "behind"
+                ]
             if remaining:
                 late.append(row["person"]["name"])
                 behind.setdefault(member.pk, (member, []))[1].extend(remaining)
         with write_transaction():
             for coordinator in programme.coordinators.all():
-                lines = late or [_("No one is behind.")]
-                notifications.queue_note(
-                    coordinator,
-                    "programme_summary",
-                    subject=_("%(programme)s: who is behind this month") % {"programme": programme.name},
-                    headline=_("Members behind on a target of %(programme)s:") % {"programme": programme.name},
-                    lines=lines,
-                    links=[(_("See the programme"), settings.SITE_URL + reverse("web:programme", args=[programme.pk]))],
-                    now=now,
-                    dedupe=f"programme-summary:{programme.pk}:{month}",
-                )
+                with writing_to(coordinator):
+                    queue_summary(coordinator, programme, late, now=now, month=month)
                 queued += 1
     with write_transaction():
         for member, remaining in behind.values():
             if not member.profile.reminders:
                 continue
-            notifications.queue_note(
-                member,
-                "programme_nudge",
-                subject=_("Your ride-along targets for this month"),
-                headline=_("You are behind on a target. Here is what remains:"),
-                lines=remaining,
-                links=links,
-                now=now,
-                dedupe=f"programme-nudge:{month}",
-            )
+            with writing_to(member):
+                notifications.queue_note(
+                    member,
+                    "programme_nudge",
+                    subject=_("Your ride-along targets for this month"),
+                    headline=_("You are behind on a target. Here is what remains:"),
+                    lines=remaining,
+                    links=[
+                        (_("Find shifts"), settings.SITE_URL + reverse("web:shifts")),
+                        (_("Ask for a date"), settings.SITE_URL + reverse("web:ask-date")),
+                    ],
+                    now=now,
+                    dedupe=f"programme-nudge:{month}",
+                )
             queued += 1
     return queued
+
+
+def queue_summary(coordinator, programme, late: list[str], *, now: datetime, month: str) -> None:
+    """A coordinator's monthly summary of who is behind, in their language."""
+    lines = late or [_("No one is behind.")]
+    notifications.queue_note(
+        coordinator,
+        "programme_summary",
+        subject=_("%(programme)s: who is behind this month") % {"programme": programme.name},
+        headline=_("Members behind on a target of %(programme)s:") % {"programme": programme.name},
+        lines=lines,
+        links=[(_("See the programme"), settings.SITE_URL + reverse("web:programme", args=[programme.pk]))],
+        now=now,
+        dedupe=f"programme-summary:{programme.pk}:{month}",
+    )
 
 
 WORDS = {

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
+from django.utils.translation import gettext
 
 from .. import notifications, rules
 from ..errors import Invalid
@@ -47,34 +48,43 @@ class ShiftChange:
 
 def _validate_crew(crew) -> list[tuple[int, str]]:
     if not isinstance(crew, list | tuple):
-        raise Invalid("Crew must be a list.", fields={"crew": ["Give a list of {person, role}."]})
+        raise Invalid(gettext("Crew must be a list."), fields={"crew": [gettext("Give a list of {person, role}.")]})
     seen: set[int] = set()
     cleaned = []
     for person_id, role in crew:
         if role not in CrewRole.values:
-            raise Invalid("Unknown crew role.", fields={"crew": [f"{role!r} is not a crew role."]})
+            raise Invalid(
+                gettext("Unknown crew role."),
+                fields={"crew": [gettext("%(role)r is not a crew role.") % {"role": role}]},
+            )
         if person_id in seen:
-            raise Invalid("A person is on the crew twice.", fields={"crew": [f"Person {person_id} is listed twice."]})
+            raise Invalid(
+                gettext("A person is on the crew twice."),
+                fields={"crew": [gettext("Person %(id)s is listed twice.") % {"id": person_id}]},
+            )
         seen.add(person_id)
         cleaned.append((person_id, role))
     found = set(User.objects.filter(pk__in=seen, is_active=True).values_list("pk", flat=True))
     missing = sorted(seen - found)
     if missing:
-        raise Invalid("Unknown crew member.", fields={"crew": [f"No active person has id {missing[0]}."]})
+        raise Invalid(
+            gettext("Unknown crew member."),
+            fields={"crew": [gettext("No active person has id %(id)s.") % {"id": missing[0]}]},
+        )
     return cleaned
 
 
 def _check_times(starts_at: datetime, ends_at: datetime) -> None:
     fields = rules.validate_shift_times(starts_at, ends_at)
     if fields:
-        raise Invalid("The shift's times are not valid.", fields=fields)
+        raise Invalid(gettext("The shift's times are not valid."), fields=fields)
 
 
 def _check_crew_free(crew: list[tuple[int, str]], starts_at, ends_at, shift_id: int | None) -> None:
     clash = rules.shift_overlaps_for_crew([p for p, _ in crew], starts_at, ends_at, shift_id)
     if clash:
         raise Invalid(
-            "A crew member is already rostered at that time.",
+            gettext("A crew member is already rostered at that time."),
             fields={"crew": [f"Person {min(clash)} is on another shift that overlaps this one."]},
         )
 
@@ -98,13 +108,13 @@ def create_shift(
 ) -> Shift:
     resource = Resource.objects.select_related("station").filter(pk=resource_id).first()
     if resource is None:
-        raise Invalid("Unknown resource.", fields={"resource": ["No resource has that id."]})
+        raise Invalid(gettext("Unknown resource."), fields={"resource": [gettext("No resource has that id.")]})
     if actor is not None:
         ensure_lead_or_admin(actor, resource.station_id)
     _check_times(starts_at, ends_at)
     starts_at, ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     if status not in ShiftStatus.values:
-        raise Invalid("Unknown status.", fields={"status": ["Choose scheduled or cancelled."]})
+        raise Invalid(gettext("Unknown status."), fields={"status": [gettext("Choose scheduled or cancelled.")]})
     crew = _validate_crew(list(crew))
     try:
         with write_transaction():
@@ -139,10 +149,10 @@ def create_shift(
             )
     except IntegrityError as error:
         raise Invalid(
-            "The shift clashes with another.",
+            gettext("The shift clashes with another."),
             fields={
                 "external_ref": [
-                    "A shift with that reference exists, or a crew member is already rostered at that time."
+                    gettext("A shift with that reference exists, or a crew member is already rostered at that time.")
                 ]
             },
         ) from error
@@ -164,8 +174,8 @@ def apply_shift_change(*, shift_id: int, actor, change: ShiftChange, now: dateti
             changed = _apply(shift, actor, change, new_crew, now)
     except IntegrityError as error:
         raise Invalid(
-            "The change clashes with another shift.",
-            fields={"crew": ["A crew member is already rostered at that time, or the reference is taken."]},
+            gettext("The change clashes with another shift."),
+            fields={"crew": [gettext("A crew member is already rostered at that time, or the reference is taken.")]},
         ) from error
     return shift, changed
 
@@ -240,14 +250,19 @@ def _plan(shift: Shift, change: ShiftChange, new_crew) -> _Plan:
     if change.resource_id is not UNSET and change.resource_id != shift.resource_id:
         resource = Resource.objects.filter(pk=change.resource_id, station_id=shift.station_id).first()
         if resource is None:
-            raise Invalid("Unknown resource.", fields={"resource": ["Choose a resource of the same station."]})
+            raise Invalid(
+                gettext("Unknown resource."), fields={"resource": [gettext("Choose a resource of the same station.")]}
+            )
     _check_times(starts_at, ends_at)
     # Stored and compared in UTC, whatever offset the rota gave.
     starts_at, ends_at = starts_at.astimezone(UTC), ends_at.astimezone(UTC)
     if not isinstance(seats, int) or seats < 0:
-        raise Invalid("Seats must be zero or more.", fields={"observer_seats": ["Give a whole number, 0 or more."]})
+        raise Invalid(
+            gettext("Seats must be zero or more."),
+            fields={"observer_seats": [gettext("Give a whole number, 0 or more.")]},
+        )
     if status not in ShiftStatus.values:
-        raise Invalid("Unknown status.", fields={"status": ["Choose scheduled or cancelled."]})
+        raise Invalid(gettext("Unknown status."), fields={"status": [gettext("Choose scheduled or cancelled.")]})
     old_crew = {c.person_id: c for c in shift.crew_members.all()}
     if new_crew is None:
         new_crew = [(p, c.role) for p, c in old_crew.items()]

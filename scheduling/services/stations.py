@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError
+from django.utils.translation import gettext
 
 from ..errors import Forbidden, Invalid
 from ..models import Resource, Shift, Station, is_night
@@ -35,13 +36,15 @@ def _check_leads(lead_ids) -> list[int]:
     found = set(User.objects.filter(pk__in=ids).values_list("pk", flat=True))
     missing = [i for i in ids if i not in found]
     if missing:
-        raise Invalid("Unknown lead.", fields={"leads": [f"No person has id {missing[0]}."]})
+        raise Invalid(
+            gettext("Unknown lead."), fields={"leads": [gettext("No person has id %(id)s.") % {"id": missing[0]}]}
+        )
     return ids
 
 
 def create_station(*, actor, code: str, name: str, leads=(), now: datetime, **settings) -> Station:
     if not is_admin(actor):
-        raise Forbidden("Only admins create stations.")
+        raise Forbidden(gettext("Only admins create stations."))
     ensure_single_line(code=code, name=name, address=settings.get("address"))
     lead_ids = _check_leads(leads)
     try:
@@ -52,14 +55,16 @@ def create_station(*, actor, code: str, name: str, leads=(), now: datetime, **se
             station.leads.set(lead_ids)
             record_event(booking=None, station=station, actor=actor, action="station_created", now=now)
     except IntegrityError as error:
-        raise Invalid("A station with that code exists.", fields={"code": ["Already in use."]}) from error
+        raise Invalid(
+            gettext("A station with that code exists."), fields={"code": [gettext("Already in use.")]}
+        ) from error
     return station
 
 
 def update_station(*, actor, station_id: int, now: datetime, **changes) -> Station:
     ensure_lead_or_admin(actor, station_id)
     if ("code" in changes or "leads" in changes) and not is_admin(actor):
-        raise Forbidden("Only admins change a station's code or leads.")
+        raise Forbidden(gettext("Only admins change a station's code or leads."))
     ensure_single_line(**{k: v for k, v in changes.items() if k in ("code", "name", "address")})
     lead_ids = _check_leads(changes["leads"]) if "leads" in changes else None
     try:
@@ -93,7 +98,9 @@ def update_station(*, actor, station_id: int, now: datetime, **changes) -> Stati
                 note="; ".join([*changed, *(["leads"] if lead_ids is not None else [])]),
             )
     except IntegrityError as error:
-        raise Invalid("A station with that code exists.", fields={"code": ["Already in use."]}) from error
+        raise Invalid(
+            gettext("A station with that code exists."), fields={"code": [gettext("Already in use.")]}
+        ) from error
     return station
 
 
@@ -110,7 +117,7 @@ def create_resource(
     *, actor, station_id: int, call_sign: str, kind: str = "ambulance", observer_seats: int = 1, now: datetime
 ) -> Resource:
     if not Station.objects.filter(pk=station_id).exists():
-        raise Invalid("Unknown station.", fields={"station": ["No station has that id."]})
+        raise Invalid(gettext("Unknown station."), fields={"station": [gettext("No station has that id.")]})
     ensure_lead_or_admin(actor, station_id)
     ensure_single_line(call_sign=call_sign)
     try:
@@ -119,13 +126,17 @@ def create_resource(
                 station_id=station_id, call_sign=call_sign, kind=kind, observer_seats=observer_seats
             )
     except IntegrityError as error:
-        raise Invalid("That call sign is taken.", fields={"call_sign": ["Already used at this station."]}) from error
+        raise Invalid(
+            gettext("That call sign is taken."), fields={"call_sign": [gettext("Already used at this station.")]}
+        ) from error
 
 
 def update_resource(*, actor, resource: Resource, now: datetime, **changes) -> Resource:
     ensure_lead_or_admin(actor, resource.station_id)
     if "station_id" in changes and changes["station_id"] != resource.station_id:
-        raise Invalid("A resource stays at its station.", fields={"station": ["Cannot move a resource."]})
+        raise Invalid(
+            gettext("A resource stays at its station."), fields={"station": [gettext("Cannot move a resource.")]}
+        )
     fields = [k for k in ("call_sign", "kind", "observer_seats") if k in changes]
     ensure_single_line(**{k: changes[k] for k in fields if k == "call_sign"})
     try:
@@ -134,5 +145,7 @@ def update_resource(*, actor, resource: Resource, now: datetime, **changes) -> R
                 setattr(resource, key, changes[key])
             resource.save(update_fields=fields or None)
     except IntegrityError as error:
-        raise Invalid("That call sign is taken.", fields={"call_sign": ["Already used at this station."]}) from error
+        raise Invalid(
+            gettext("That call sign is taken."), fields={"call_sign": [gettext("Already used at this station.")]}
+        ) from error
     return resource

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from .. import access, notifications
 from ..errors import Forbidden, Invalid, RuleViolation
+from ..languages import writing_to
 from ..models import Booking, Invitation, Place, Profile
 from ..text import ensure_single_line
 from .base import lock_persons, record_event, write_transaction
@@ -85,20 +86,21 @@ def invite(*, actor, name: str, email: str, now: datetime) -> Invitation:
             expires_at=now + VALID_FOR,
         )
         record_event(booking=None, subject=person, actor=actor, action="invited", now=now)
-        notifications.queue_note(
-            person,
-            "invitation",
-            subject=_("You are invited to Ridealong"),
-            headline=_("%(who)s has invited you to observe a frontline crew with Ridealong.")
-            % {"who": notifications.display_name(actor)},
-            lines=[
-                _("Open the link to set a password; it works once, for 14 days."),
-                _("Then read and sign your paperwork (a confidentiality agreement and a safety briefing)."),
-            ],
-            links=[(_("Accept the invitation"), link_for(invitation))],
-            now=now,
-            dedupe=f"invitation:{invitation.pk}",
-        )
+        with writing_to(person):
+            notifications.queue_note(
+                person,
+                "invitation",
+                subject=_("You are invited to Ridealong"),
+                headline=_("%(who)s has invited you to observe a frontline crew with Ridealong.")
+                % {"who": notifications.display_name(actor)},
+                lines=[
+                    _("Open the link to set a password; it works once, for 14 days."),
+                    _("Then read and sign your paperwork (a confidentiality agreement and a safety briefing)."),
+                ],
+                links=[(_("Accept the invitation"), link_for(invitation))],
+                now=now,
+                dedupe=f"invitation:{invitation.pk}",
+            )
     return invitation
 
 

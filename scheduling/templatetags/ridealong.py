@@ -1,21 +1,22 @@
 from django import template
+from django.utils.translation import gettext_lazy
 
 from ..rules import CLEARANCE_WORDS
 
 register = template.Library()
 
 REASONS = {
-    "requester_cancelled": "cancelled by the requester",
-    "observer_cancelled": "the last observer cancelled their place",
-    "lead_cancelled": "cancelled by the station",
-    "lead_declined": "declined by the station",
-    "crew_declined": "a crew member declined",
-    "consent_withdrawn": "a crew member withdrew consent",
-    "shift_cancelled": "the shift was cancelled",
-    "shift_changed": "the shift changed and no longer fits",
-    "station_suspended": "observations at the station are suspended",
-    "clearance_lapsed": "a clearance no longer covers the shift",
-    "seats_reduced": "the shift has fewer seats now",
+    "requester_cancelled": gettext_lazy("cancelled by the requester"),
+    "observer_cancelled": gettext_lazy("the last observer cancelled their place"),
+    "lead_cancelled": gettext_lazy("cancelled by the station"),
+    "lead_declined": gettext_lazy("declined by the station"),
+    "crew_declined": gettext_lazy("a crew member declined"),
+    "consent_withdrawn": gettext_lazy("a crew member withdrew consent"),
+    "shift_cancelled": gettext_lazy("the shift was cancelled"),
+    "shift_changed": gettext_lazy("the shift changed and no longer fits"),
+    "station_suspended": gettext_lazy("observations at the station are suspended"),
+    "clearance_lapsed": gettext_lazy("a clearance no longer covers the shift"),
+    "seats_reduced": gettext_lazy("the shift has fewer seats now"),
 }
 
 

@@ -3,6 +3,7 @@
 from django import forms
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 
 from .. import answers
@@ -12,18 +13,26 @@ from .present import observers_of, paperwork_lines
 
 REFUSED = {
     "altered": (
-        "This link is not valid",
-        "The link has been changed or cut short. Use the link in the e-mail as it is.",
+        gettext_lazy("This link is not valid"),
+        gettext_lazy("The link has been changed or cut short. Use the link in the e-mail as it is."),
     ),
-    "expired": ("This link has expired", "The shift has started, so the answer can no longer be given."),
-    "used": ("This link has been used", "The answer was given with this link already. Nothing more is needed."),
+    "expired": (
+        gettext_lazy("This link has expired"),
+        gettext_lazy("The shift has started, so the answer can no longer be given."),
+    ),
+    "used": (
+        gettext_lazy("This link has been used"),
+        gettext_lazy("The answer was given with this link already. Nothing more is needed."),
+    ),
     "superseded": (
-        "This has already been answered",
-        "The answer was given another way (in Ridealong or by someone else), or the booking has moved on.",
+        gettext_lazy("This has already been answered"),
+        gettext_lazy(
+            "The answer was given another way (in Ridealong or by someone else), or the booking has moved on."
+        ),
     ),
 }
 WORDS = {
-    ("crew", "give"): "Give consent",
+    ("crew", "give"): gettext_lazy("Give consent"),
     ("crew", "decline"): "Decline",
     ("lead", "approve"): "Approve",
     ("lead", "decline"): "Decline",
@@ -38,11 +47,11 @@ class AnswerForm(forms.Form):
         field = self.fields["text"]
         if found.role == "lead" and found.answer == "decline":
             field.required = True
-            field.label = "Reason for declining"
-            field.help_text = "The requester and the observers read this."
+            field.label = gettext("Reason for declining")
+            field.help_text = gettext("The requester and the observers read this.")
         else:
-            field.label = "Private note (optional)" if found.role == "crew" else "Note (optional)"
-            field.help_text = "Only the station's leads see it." if found.role == "crew" else ""
+            field.label = gettext("Private note (optional)") if found.role == "crew" else gettext("Note (optional)")
+            field.help_text = gettext("Only the station's leads see it.") if found.role == "crew" else ""
 
 
 @never_cache

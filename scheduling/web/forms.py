@@ -10,6 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from ..auth import locked_until, password_sign_in_off
@@ -24,8 +25,8 @@ class BoundedDateField(forms.DateField):
     def __init__(self, **kwargs):
         super().__init__(
             validators=[
-                MinValueValidator(date(2000, 1, 1), "Choose a date from the year 2000 on."),
-                MaxValueValidator(date(2100, 12, 31), "Choose a date before the year 2101."),
+                MinValueValidator(date(2000, 1, 1), gettext("Choose a date from the year 2000 on.")),
+                MaxValueValidator(date(2100, 12, 31), gettext("Choose a date before the year 2101.")),
             ],
             widget=forms.DateInput(attrs={"type": "date"}),
             **kwargs,
@@ -33,31 +34,38 @@ class BoundedDateField(forms.DateField):
 
 
 class ShiftSearchForm(forms.Form):
-    station = forms.ModelChoiceField(queryset=Station.objects.all(), required=False, empty_label="Any station")
-    date_from = BoundedDateField(required=False, label="From")
-    date_to = BoundedDateField(required=False, label="To")
+    station = forms.ModelChoiceField(
+        queryset=Station.objects.all(), required=False, empty_label=gettext_lazy("Any station")
+    )
+    date_from = BoundedDateField(required=False, label=gettext_lazy("From"))
+    date_to = BoundedDateField(required=False, label=gettext_lazy("To"))
     time_of_day = forms.ChoiceField(
-        choices=[("", "Day or night"), ("day", "Day"), ("night", "Night")], required=False, label="Day or night"
+        choices=[("", gettext_lazy("Day or night")), ("day", gettext_lazy("Day")), ("night", gettext_lazy("Night"))],
+        required=False,
+        label=gettext_lazy("Day or night"),
     )
     show_closed = forms.BooleanField(required=False, label=_("Show shifts you cannot request"))
 
 
 class BookingRequestForm(forms.Form):
-    include_me = forms.BooleanField(required=False, initial=True, label="I will observe")
+    include_me = forms.BooleanField(required=False, initial=True, label=gettext_lazy("I will observe"))
     others = forms.CharField(
         required=False,
         max_length=500,
-        label="Other observers",
-        help_text="Start typing a name, username or staff number; separate several with commas (for example: mo).",
+        label=gettext_lazy("Other observers"),
+        help_text=gettext_lazy(
+            "Start typing a name, username or staff number; separate several with commas (for example: mo)."
+        ),
         widget=forms.TextInput(attrs={"data-lookup": "/api/v1/people/lookup", "autocomplete": "off"}),
     )
     purpose = forms.CharField(
         max_length=2000,
+        label=gettext_lazy("Purpose"),
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="What the observers hope to learn. The crew and the station lead read this.",
+        help_text=gettext_lazy("What the observers hope to learn. The crew and the station lead read this."),
     )
     allow_waitlist = forms.BooleanField(
-        required=False, initial=True, label="Put us on the waiting list if the shift is full"
+        required=False, initial=True, label=gettext_lazy("Put us on the waiting list if the shift is full")
     )
 
     def __init__(self, *args, requester=None, **kwargs):
@@ -74,7 +82,7 @@ class BookingRequestForm(forms.Form):
             elif person.pk not in ids:
                 ids.append(person.pk)
         if not ids and not self.errors:
-            self.add_error("include_me", "Choose at least one observer: yourself or someone else.")
+            self.add_error("include_me", gettext("Choose at least one observer: yourself or someone else."))
         data["observer_ids"] = ids
         return data
 
@@ -95,41 +103,57 @@ def find_colleague(handle: str):
     if len(named) == 1:
         return named[0], None
     if named:
-        return None, f"More than one person matches {handle!r}; choose one from the list or give a username."
-    return None, f"No one matches {handle!r}. Give a name, username or staff number."
+        return None, gettext(
+            "More than one person matches “%(handle)s”; choose one from the list or give a username."
+        ) % {"handle": handle}
+    return None, gettext("No one matches “%(handle)s”. Give a name, username or staff number.") % {"handle": handle}
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label="Reason")
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), label=gettext_lazy("Reason"))
 
 
 class OptionalReasonForm(forms.Form):
     reason = forms.CharField(
-        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Reason (optional)"
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label=gettext_lazy("Reason (optional)"),
     )
 
 
 class ConsentForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("give", "Give"), ("decline", "Decline"), ("withdraw", "Withdraw")])
+    decision = forms.ChoiceField(
+        choices=[
+            ("give", gettext_lazy("Give")),
+            ("decline", gettext_lazy("Decline")),
+            ("withdraw", gettext_lazy("Withdraw")),
+        ]
+    )
     note = forms.CharField(
         max_length=2000,
         required=False,
-        label="Private note (only leads see it)",
+        label=gettext_lazy("Private note (only leads see it)"),
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
 
 class PreferenceForm(forms.Form):
     consent_preference = forms.ChoiceField(
-        choices=ConsentPreference.choices, widget=forms.RadioSelect, label="When someone asks to observe your shifts"
+        choices=ConsentPreference.choices,
+        widget=forms.RadioSelect,
+        label=gettext_lazy("When someone asks to observe your shifts"),
     )
 
 
 class SignInForm(AuthenticationForm):
     """Django's sign-in form, saying when a locked-out username or address may try again (SPEC §12)."""
 
-    error_messages = {**AuthenticationForm.error_messages, "invalid_login": "Your username or password is wrong."}
-    locked_message = "Too many failed sign-ins. Try again after %(time)s."
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": gettext_lazy("Your username or password is wrong."),
+    }
+    locked_message = gettext_lazy("Too many failed sign-ins. Try again after %(time)s.")
 
     def clean(self):
         try:
@@ -137,7 +161,8 @@ class SignInForm(AuthenticationForm):
         except forms.ValidationError:
             if password_sign_in_off(self.request):
                 raise forms.ValidationError(
-                    "Password sign-in is turned off: use “Sign in with your organisation account”.", code="sso_only"
+                    gettext("Password sign-in is turned off: use “Sign in with your organisation account”."),
+                    code="sso_only",
                 ) from None
             until = locked_until(self.request)
             if until is not None:
@@ -152,7 +177,9 @@ class AdminSignInForm(AdminAuthenticationForm, SignInForm):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(
-        max_length=100, label="Name", help_text="What the token is for, so you can tell it apart later."
+        max_length=100,
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy("What the token is for, so you can tell it apart later."),
     )
 
 
@@ -160,16 +187,16 @@ class ReflectionForm(forms.Form):
     text = forms.CharField(
         max_length=10000,
         widget=forms.Textarea(attrs={"rows": 6}),
-        label="Your reflection",
-        help_text="What you saw and what you learned. Only you can read it unless you share it.",
+        label=gettext_lazy("Your reflection"),
+        help_text=gettext_lazy("What you saw and what you learned. Only you can read it unless you share it."),
     )
-    shared = forms.BooleanField(required=False, label="Share with the other observers of this ride-along")
+    shared = forms.BooleanField(required=False, label=gettext_lazy("Share with the other observers of this ride-along"))
 
 
 class ActionForm(forms.Form):
-    text = forms.CharField(max_length=2000, label="Action", widget=forms.Textarea(attrs={"rows": 2}))
-    owner = forms.TypedChoiceField(coerce=int, label="Who will do it")
-    due_on = BoundedDateField(required=False, label="Due on")
+    text = forms.CharField(max_length=2000, label=gettext_lazy("Action"), widget=forms.Textarea(attrs={"rows": 2}))
+    owner = forms.TypedChoiceField(coerce=int, label=gettext_lazy("Who will do it"))
+    due_on = BoundedDateField(required=False, label=gettext_lazy("Due on"))
 
     def __init__(self, *args, owners=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -180,23 +207,23 @@ class FeedbackForm(forms.Form):
     text = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        label="Feedback for the observers",
-        help_text="They will read it as from “a crew member”.",
+        label=gettext_lazy("Feedback for the observers"),
+        help_text=gettext_lazy("They will read it as from “a crew member”."),
     )
 
 
 class StationBookingsForm(forms.Form):
-    date_from = BoundedDateField(required=False, label="From")
-    date_to = BoundedDateField(required=False, label="To")
+    date_from = BoundedDateField(required=False, label=gettext_lazy("From"))
+    date_to = BoundedDateField(required=False, label=gettext_lazy("To"))
     status = forms.ChoiceField(
         required=False,
-        label="State",
-        choices=[("", "Any state")] + [(s, s.replace("_", " ").capitalize()) for s in BookingStatus.values],
+        label=gettext_lazy("State"),
+        choices=[("", gettext_lazy("Any state"))] + list(BookingStatus.choices),
     )
     resource = forms.ModelChoiceField(
-        queryset=Resource.objects.none(), required=False, empty_label="Any vehicle or desk"
+        queryset=Resource.objects.none(), required=False, empty_label=gettext_lazy("Any vehicle or desk")
     )
-    observer = forms.CharField(required=False, max_length=100, label="Observer's name")
+    observer = forms.CharField(required=False, max_length=100, label=gettext_lazy("Observer's name"))
 
     def __init__(self, *args, station=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -214,30 +241,32 @@ class PersonField(forms.CharField):
             .first()
         )
         if person is None:
-            raise forms.ValidationError("No one active has that username or staff number.")
+            raise forms.ValidationError(gettext("No one active has that username or staff number."))
         return person
 
 
 class ClearanceForm(forms.Form):
-    person = PersonField(max_length=150, label="Username or staff number")
+    person = PersonField(max_length=150, label=gettext_lazy("Username or staff number"))
     kind = forms.ChoiceField(
-        label="Clearance",
+        label=gettext_lazy("Clearance"),
         choices=[
-            ("dbs", "DBS check"),
-            ("confidentiality", "Confidentiality agreement"),
-            ("briefing", "Safety briefing"),
+            ("dbs", gettext_lazy("DBS check")),
+            ("confidentiality", gettext_lazy("Confidentiality agreement")),
+            ("briefing", gettext_lazy("Safety briefing")),
         ],
         widget=forms.RadioSelect,
     )
-    valid_from = BoundedDateField(label="Valid from")
-    valid_until = BoundedDateField(required=False, label="Valid until", help_text="Leave empty if it does not expire.")
-    reference = forms.CharField(required=False, max_length=200, label="Reference (certificate number)")
+    valid_from = BoundedDateField(label=gettext_lazy("Valid from"))
+    valid_until = BoundedDateField(
+        required=False, label=gettext_lazy("Valid until"), help_text=gettext_lazy("Leave empty if it does not expire.")
+    )
+    reference = forms.CharField(required=False, max_length=200, label=gettext_lazy("Reference (certificate number)"))
 
     def clean(self):
         data = super().clean()
         start, end = data.get("valid_from"), data.get("valid_until")
         if start and end and end < start:
-            self.add_error("valid_until", "The clearance must end on or after the day it starts.")
+            self.add_error("valid_until", gettext("The clearance must end on or after the day it starts."))
         return data
 
 

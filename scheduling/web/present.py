@@ -3,6 +3,7 @@
 Whether a reader may see who did something is decided by `access.hides_actor`, not here.
 """
 
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 
 from ..models import BookingStatus, PlaceState, display_name
@@ -10,31 +11,35 @@ from ..rules import CLEARANCE_WORDS
 from ..services.bookings import paperwork_outstanding
 
 SENTENCES = {
-    "requested": "{who} asked for this ride-along",
-    "lead_approved": "{who} approved",
-    "approved": "The ride-along is confirmed",
-    "consent_given": "{who} consented",
-    "consent_declined": "{who} declined",
-    "consent_withdrawn": "{who} withdrew consent",
-    "declined": "{who} declined the request",
-    "cancelled": "{who} cancelled the ride-along",
-    "place_cancelled": "{who} left the ride-along",
-    "promoted": "Moved up from the waiting list",
-    "seats_reduced": "Moved back to the waiting list: the shift now has fewer seats",
-    "expired": "Expired: the shift started before the request was approved",
-    "shift_changed": "The shift changed",
-    "shift_cancelled": "The shift was cancelled",
-    "station_suspended": "Cancelled: observations at the station were suspended",
-    "clearance_lapsed": "Cancelled: an observer's clearance no longer covers the shift",
-    "crew_changed": "The crew changed, so a new crew member has been asked to consent",
-    "outcome": "{who} recorded the outcome",
+    "requested": gettext_lazy("{who} asked for this ride-along"),
+    "lead_approved": gettext_lazy("{who} approved"),
+    "approved": gettext_lazy("The ride-along is confirmed"),
+    "consent_given": gettext_lazy("{who} consented"),
+    "consent_declined": gettext_lazy("{who} declined"),
+    "consent_withdrawn": gettext_lazy("{who} withdrew consent"),
+    "declined": gettext_lazy("{who} declined the request"),
+    "cancelled": gettext_lazy("{who} cancelled the ride-along"),
+    "place_cancelled": gettext_lazy("{who} left the ride-along"),
+    "promoted": gettext_lazy("Moved up from the waiting list"),
+    "seats_reduced": gettext_lazy("Moved back to the waiting list: the shift now has fewer seats"),
+    "expired": gettext_lazy("Expired: the shift started before the request was approved"),
+    "shift_changed": gettext_lazy("The shift changed"),
+    "shift_cancelled": gettext_lazy("The shift was cancelled"),
+    "station_suspended": gettext_lazy("Cancelled: observations at the station were suspended"),
+    "clearance_lapsed": gettext_lazy("Cancelled: an observer's clearance no longer covers the shift"),
+    "crew_changed": gettext_lazy("The crew changed, so a new crew member has been asked to consent"),
+    "outcome": gettext_lazy("{who} recorded the outcome"),
 }
-OUTCOMES = {"attended": "attended", "ended_early": "ended early", "no_show": "did not attend"}
+OUTCOMES = {
+    "attended": gettext_lazy("attended"),
+    "ended_early": gettext_lazy("ended early"),
+    "no_show": gettext_lazy("did not attend"),
+}
 
 
 def who(event, *, hidden: bool) -> str:
     if hidden:
-        return "A crew member"
+        return gettext("A crew member")
     if event.actor_id is None:
         return "Ridealong"
     return display_name(event.actor)
@@ -44,7 +49,7 @@ def history_sentence(event, *, hidden: bool) -> str:
     template = SENTENCES.get(event.action, event.action.replace("_", " ").capitalize())
     sentence = template.format(who=who(event, hidden=hidden))
     if event.action == "requested" and event.to_status == BookingStatus.WAITLISTED:
-        sentence += ", and it went on the waiting list"
+        sentence += gettext(", and it went on the waiting list")
     if event.action == "outcome" and event.code:
         sentence += f": {OUTCOMES.get(event.code, event.code)}"
     if event.note and not hidden and event.action in ("declined", "cancelled", "place_cancelled", "station_suspended"):
@@ -53,9 +58,9 @@ def history_sentence(event, *, hidden: bool) -> str:
 
 
 STATES = {
-    BookingStatus.PENDING: "Waiting for approval",
+    BookingStatus.PENDING: gettext_lazy("Waiting for approval"),
     BookingStatus.APPROVED: "Approved",
-    BookingStatus.WAITLISTED: "On the waiting list",
+    BookingStatus.WAITLISTED: gettext_lazy("On the waiting list"),
     BookingStatus.DECLINED: "Declined",
     BookingStatus.CANCELLED: "Cancelled",
     BookingStatus.EXPIRED: "Expired",
@@ -75,7 +80,7 @@ def state_for(booking, reader) -> tuple[str, str]:
             BookingStatus.EXPIRED,
         )
     ):
-        return "You left this ride-along", "grey"
+        return gettext("You left this ride-along"), "grey"
     colours = {BookingStatus.APPROVED: "green", BookingStatus.PENDING: "yellow", BookingStatus.WAITLISTED: "blue"}
     return STATES[booking.status], colours.get(booking.status, "grey")
 

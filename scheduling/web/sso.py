@@ -6,10 +6,12 @@ from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from .. import sso
+from .language import after_sign_in
 
 logger = logging.getLogger(__name__)
 BACKEND = "scheduling.auth.ThrottledModelBackend"
@@ -55,13 +57,13 @@ def callback(request):
         return render(
             request,
             "web/sso_refused.html",
-            {"detail": "The sign-in could not be completed, or the link was used already. Please start again."},
+            {"detail": _("The sign-in could not be completed, or the link was used already. Please start again.")},
             status=400,
         )
     login(request, person, backend=BACKEND)
     # Kept for signing out at the provider too.
     request.session["oidc_id_token"] = token.get("id_token", "")
-    return redirect("web:home")
+    return redirect(after_sign_in(person, reverse("web:home")))
 
 
 @require_POST
@@ -80,6 +82,9 @@ class SignInView(auth_views.LoginView):
 
     template_name = "web/login.html"
     redirect_authenticated_user = True
+
+    def get_success_url(self):
+        return after_sign_in(self.request.user, super().get_success_url())
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(**kwargs, sso_enabled=sso.enabled(), password_sign_in=settings.PASSWORD_SIGN_IN)

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import access, rules, services
@@ -220,7 +221,8 @@ def clearances(request, station_id):
         else:
             messages.success(
                 request,
-                f"Recorded {CLEARANCE_WORDS.get(data['kind'], data['kind'])} for {display_name(data['person'])}.",
+                gettext("Recorded %(what)s for %(name)s.")
+                % {"what": CLEARANCE_WORDS.get(data["kind"], data["kind"]), "name": display_name(data["person"])},
             )
             return redirect("web:lead-clearances", station_id=station.pk)
     return render(

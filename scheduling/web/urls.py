@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import about, answer, open_requests, paperwork, programmes, sso, station, views, visitors
+from . import about, answer, language, open_requests, paperwork, programmes, sso, station, views, visitors
 from .forms import SignInForm
 
 app_name = "web"
@@ -43,6 +43,7 @@ urlpatterns = [
     path("programmes/", programmes.programme_list, name="programmes"),
     path("programmes/<int:pk>/", programmes.programme_detail, name="programme"),
     path("programmes/<int:pk>/progress.csv", programmes.programme_csv, name="programme-csv"),
+    path("language/", language.choose_language, name="language"),
     path("my-data/", views.my_data, name="my-data"),
     path("lead/queue/", views.lead_queue, name="queue"),
     path("lead/", station.stations, name="lead-stations"),

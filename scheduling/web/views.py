@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -147,7 +148,7 @@ def request_booking(request, shift_id):
             if booking.status == BookingStatus.WAITLISTED:
                 messages.info(request, "The shift is full, so your request is on the waiting list.")
             else:
-                messages.success(request, "Request sent. The crew and the station lead have been asked.")
+                messages.success(request, gettext("Request sent. The crew and the station lead have been asked."))
             return redirect("web:booking", pk=booking.pk)
     return render(request, "web/request.html", {"form": form, "shift": shift})
 
@@ -255,7 +256,7 @@ def feedback_author(reader, feedback, booking) -> str:
     return (
         display_name(feedback.author)
         if access.sees_feedback_author(reader, feedback, booking.shift.station_id)
-        else "A crew member"
+        else gettext("A crew member")
     )
 
 
@@ -281,7 +282,7 @@ def reflect(request, pk):
         lambda b: after.save_reflection(
             person=request.user, booking=b, text=data["text"], shared=data["shared"], now=_now()
         ),
-        "Your reflection is saved." + (" The other observers can read it." if data["shared"] else ""),
+        gettext("Your reflection is saved.") + (gettext(" The other observers can read it.") if data["shared"] else ""),
     )
 
 
@@ -306,7 +307,7 @@ def add_action(request, pk):
             due_on=data["due_on"],
             now=_now(),
         ),
-        "Action added.",
+        gettext("Action added."),
     )
 
 
@@ -316,10 +317,10 @@ def action_done(request, pk, action_id):
     def toggle(booking):
         action = after.action_for(request.user, action_id)
         if action.booking_id != booking.pk:
-            raise NotFound("No action with that id.")
+            raise NotFound(gettext("No action with that id."))
         after.update_action(person=request.user, action=action, now=_now(), done=request.POST.get("done") == "1")
 
-    return _act(request, pk, toggle, "Action updated.")
+    return _act(request, pk, toggle, gettext("Action updated."))
 
 
 @login_required
@@ -332,7 +333,7 @@ def leave_feedback(request, pk):
         request,
         pk,
         lambda b: after.leave_feedback(person=request.user, booking=b, text=data["text"], now=_now()),
-        "Thank you: the observers can read your feedback (they will not see your name).",
+        gettext("Thank you: the observers can read your feedback (they will not see your name)."),
     )
 
 
@@ -395,14 +396,16 @@ def booking_action(form_class, service, success):
 
 
 CONSENT_ANSWERS = {
-    "give": "Consent given. Thank you.",
-    "decline": "Declined. Only the station's leads see it was you.",
-    "withdraw": "Consent withdrawn.",
+    "give": gettext_lazy("Consent given. Thank you."),
+    "decline": gettext_lazy("Declined. Only the station's leads see it was you."),
+    "withdraw": gettext_lazy("Consent withdrawn."),
 }
 approve = booking_action(
-    None, services.approve_booking, "Approved. The booking is confirmed once every crew member has consented."
+    None,
+    services.approve_booking,
+    gettext_lazy("Approved. The booking is confirmed once every crew member has consented."),
 )
-decline = booking_action(ReasonForm, services.decline_booking, "Declined. The requester has been told.")
+decline = booking_action(ReasonForm, services.decline_booking, gettext_lazy("Declined. The requester has been told."))
 cancel = booking_action(OptionalReasonForm, services.cancel_booking, "Cancelled.")
 consent = booking_action(ConsentForm, services.respond_to_booking, lambda data: CONSENT_ANSWERS[data["decision"]])
 
@@ -457,7 +460,7 @@ def consent_inbox(request):
         except BookingError as error:
             messages.error(request, error.detail)
         else:
-            messages.success(request, "Your preference is saved.")
+            messages.success(request, gettext("Your preference is saved."))
         return redirect("web:inbox")
     bookings = list(_inbox(person).order_by("shift__starts_at"))
     for booking in bookings:
@@ -473,7 +476,7 @@ def calendar_link(request):
         if request.POST.get("action") != "revoke":
             return calendar_link_new(request)
         services.revoke_calendar_token(person=person)
-        messages.success(request, "Your calendar link no longer works.")
+        messages.success(request, gettext("Your calendar link no longer works."))
         return redirect("web:calendar")
     return render(request, "web/calendar.html", {"link": CalendarToken.objects.filter(person=person).first()})
 
@@ -514,7 +517,7 @@ def api_tokens(request):
         except (BookingError, ValueError):
             messages.error(request, "That token was already revoked.")
         else:
-            messages.success(request, "The token no longer works.")
+            messages.success(request, gettext("The token no longer works."))
         return redirect("web:api-tokens")
     context = {"form": form, "tokens": accounts.tokens_of(person, now=_now()), "secret": None}
     if request.method == "POST" and form.is_valid() and not signed_in_recently(request):
@@ -560,6 +563,6 @@ def my_data(request):
         return response
     if request.method == "POST":
         services.set_reminders(person=request.user, on=request.POST.get("reminders") == "on")
-        messages.success(request, "Your e-mail settings are saved.")
+        messages.success(request, gettext("Your e-mail settings are saved."))
         return redirect("web:my-data")
     return render(request, "web/my_data.html", {"person": request.user})

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -13,6 +14,7 @@ from .. import access
 from ..errors import BookingError
 from ..services import visitors
 from .answer import private
+from .language import after_sign_in
 
 BACKEND = "scheduling.auth.ThrottledModelBackend"
 REFUSED = {
@@ -90,7 +92,7 @@ def invitation(request, token):
         else:
             login(request, person, backend=BACKEND)
             messages.success(request, _("Welcome to Ridealong. Please read and sign your paperwork."))
-            return redirect("web:paperwork")
+            return redirect(after_sign_in(person, reverse("web:paperwork")))
     page = render(
         request, "web/invitation.html", {"form": form, "invitation": found}, status=400 if form.errors else 200
     )

@@ -1,0 +1,25 @@
+"""Template filters for dates, loaded on every template (settings' `builtins`): `date` writes names in the
+page's language, whole in Welsh (scheduling.dates); `when` is a shift's span in its station's time."""
+
+from django import template
+from django.template.defaultfilters import date as django_date
+
+from .. import dates
+
+register = template.Library()
+
+
+@register.filter(expects_localtime=True, is_safe=False)
+def date(value, arg=None):
+    return django_date(value, dates.localised_format(arg) if arg else arg)
+
+
+@register.filter
+def day_year(value):
+    return dates.day_year(value)
+
+
+@register.filter
+def when(shift):
+    """ "Sat 5 Dec 2026, 19:00 to Sun 6 Dec, 07:00" in the station's time zone."""
+    return dates.span(shift.local_starts_at, shift.local_ends_at)
