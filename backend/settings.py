@@ -114,7 +114,8 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'ridealon
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        # Kept a minute: a new PostgreSQL connection per request costs more than the request itself.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         # A persistent connection that died with a database restart is replaced, not used for a 500.
         conn_health_checks=True,
     )
@@ -133,10 +134,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 RIDEALONG_LOCK_TIMEOUT_MS = env_int("RIDEALONG_LOCK_TIMEOUT_MS", 3000)
 # PostgreSQL connections start with that bound, so a write transaction need not set it each time.
 RIDEALONG_CONNECTION_LOCK_TIMEOUT_MS = None
+# Behind PgBouncer in transaction pooling (SPEC §16): no connect-time options (PgBouncer refuses them, and a
+# pooled server connection would not keep them), so lock_timeout is set per transaction with SET LOCAL;
+# no server-side cursors, which cannot outlive the transaction that a pooled connection is lent for.
+DATABASE_POOLER = env_str("DATABASE_POOLER", "")
+if DATABASE_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured("DATABASE_POOLER must be empty or pgbouncer")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    RIDEALONG_CONNECTION_LOCK_TIMEOUT_MS = RIDEALONG_LOCK_TIMEOUT_MS
-    options = DATABASES["default"].setdefault("OPTIONS", {})
-    options["options"] = f"{options.get('options', '')} -c lock_timeout={RIDEALONG_LOCK_TIMEOUT_MS}".strip()
+    if DATABASE_POOLER:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        RIDEALONG_CONNECTION_LOCK_TIMEOUT_MS = RIDEALONG_LOCK_TIMEOUT_MS
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c lock_timeout={RIDEALONG_LOCK_TIMEOUT_MS}".strip()
 RIDEALONG_REQUIRED_CLEARANCES = env_list("RIDEALONG_REQUIRED_CLEARANCES", ["dbs", "confidentiality", "briefing"])
 # The required kinds an observer signs online themselves (SPEC §19); a booking missing only these is held with
 # its paperwork outstanding instead of refused.

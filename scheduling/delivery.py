@@ -39,11 +39,32 @@ def claim(*, now: datetime, limit: int = 50) -> list[Notification]:
         rows = list(due[:limit].values_list("pk", flat=True))
         # The lease: until it runs out no other worker sees these rows as due.
         Notification.objects.filter(pk__in=rows).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
-    return list(
+    claimed = list(
         Notification.objects.filter(pk__in=rows)
         .select_related("recipient__profile", "booking__shift__station", "booking__shift__resource")
         .order_by("id")
     )
+    for note in claimed:
+        note.lease_until = now + LEASE
+    return claimed
+
+
+def renew_lease(note: Notification) -> bool:
+    """Just before sending: keep the row for another LEASE, if this worker still holds it. A slow relay
+    may outlast a batch's first lease; a row another worker has claimed since is left to that worker, so
+    each notification goes once whatever the relay's speed (SPEC §16)."""
+    until = max(timezone.now(), note.lease_until) + LEASE
+    held = Notification.objects.filter(pk=note.pk, sent_at=None, next_attempt_at=note.lease_until).update(
+        next_attempt_at=until
+    )
+    note.lease_until = until
+    return held == 1
+
+
+def message_id(note: Notification) -> str:
+    """One Message-ID per notification: a copy sent again is the same message to the reader's mail client."""
+    domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">").strip() or "ridealong.localhost"
+    return f"<notification-{note.pk}@{domain}>"
 
 
 def render(note: Notification) -> EmailMultiAlternatives:
@@ -52,6 +73,7 @@ def render(note: Notification) -> EmailMultiAlternatives:
         body=note.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[note.recipient.email],
+        headers={"Message-ID": message_id(note)},
     )
     if note.html:
         message.attach_alternative(note.html, "text/html")
@@ -89,6 +111,8 @@ def deliver_batch(*, now: datetime | None = None, limit: int = 50) -> tuple[int,
         return 0, len(rows)
     try:
         for note in rows:
+            if not renew_lease(note):
+                continue
             try:
                 mail.send_messages([render(note)])
             except Exception as error:  # noqa: BLE001 - one bad message must not stop the rest

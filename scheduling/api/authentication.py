@@ -18,10 +18,10 @@ class ApiTokenAuthentication(BaseAuthentication):
             return None
         secret = secret.strip()
         if not secret or " " in secret:
-            raise AuthenticationFailed(_("Send one token after the word Token or Bearer."))
+            raise AuthenticationFailed(gettext("Send one token after the word Token or Bearer."))
         person = accounts.person_for_api_token(secret, now=timezone.now())
         if person is None:
-            raise AuthenticationFailed(_("That token is unknown, expired or revoked."))
+            raise AuthenticationFailed(gettext("That token is unknown, expired or revoked."))
         api_language(request, person)
         return person, None
 
