@@ -107,7 +107,7 @@ def test_the_shift_is_checked_with_the_rest_of_the_request(api, requester, mento
     too_many = {"shift": night.pk, "purpose": "x", "observers": [requester.pk, mentor.pk, outsider.pk]}
     response = post(api(requester), "/api/v1/bookings", too_many)
     assert response.status_code == 400
-    assert "2 observer seat(s)" in response.json()["fields"]["observers"][0]
+    assert "2 observer seats" in response.json()["fields"]["observers"][0]
     response = post(api(requester), "/api/v1/bookings", {"shift": 99999, "purpose": "x", "observers": [99998]})
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"shift", "observers"}

@@ -112,7 +112,7 @@ def test_rule_failure_is_shown_next_to_the_observers_field(signed_in, requester,
 
 def test_unknown_observer_is_a_form_error(signed_in, requester, night):
     page = signed_in(requester).post(f"/shifts/{night.pk}/request/", {"others": "nobody", "purpose": "x"})
-    assert "No one matches &#x27;nobody&#x27;" in page.content.decode()
+    assert "No one matches “nobody”" in page.content.decode()
 
 
 def test_lead_queue_approve_and_decline(signed_in, requester, mentor, lead, paramedic, night, resource):
