@@ -674,6 +674,9 @@ def test_a_visitor_is_invited_named_signs_their_paperwork_and_the_ride_along_is_
     visit.goto(live_server.url + link)
     visit.fill("#id_password", "a-long-enough-visitor-passphrase")
     visit.click("button:has-text('Set my password')")
+    visit.wait_for_url(re.compile("/language/"))  # asked once which language, then on to the paperwork
+    visit.check("#language-en")
+    visit.click("button[type=submit]")
     visit.wait_for_url(re.compile("/paperwork/$"))
     for kind in ("confidentiality", "briefing"):
         card = visit.locator(f"[data-paperwork='{kind}']")

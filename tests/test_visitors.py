@@ -54,7 +54,7 @@ def test_the_link_through_real_mail_used_altered_expired_and_replaced(smtp, clie
         weak = client.post(link, {"password": "short"})
         assert weak.status_code == 400
         done = client.post(link, {"password": "a-long-enough-visitor-passphrase"})
-        assert done.status_code == 302 and done["Location"] == "/paperwork/"
+        assert done.status_code == 302 and done["Location"] == "/language/?next=%2Fpaperwork%2F"
         again = Client().get(link)
         assert again.status_code == 410 and "has been used" in again.content.decode()
     for record in caplog.records:

@@ -102,7 +102,7 @@ def paperwork_lines(booking) -> list[str]:
     names = {p.person_id: display_name(p.person) for p in booking.places.select_related("person__profile")}
     missing: dict[int, list[str]] = {}
     for person_id, kind in gaps:
-        missing.setdefault(person_id, []).append(CLEARANCE_WORDS.get(kind, kind))
+        missing.setdefault(person_id, []).append(str(CLEARANCE_WORDS.get(kind, kind)))
     return [
         _("%(name)s still has to sign the %(what)s online")
         % {"name": names.get(pid, ""), "what": _(" and ").join(kinds)}
