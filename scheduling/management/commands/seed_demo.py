@@ -73,6 +73,8 @@ class Command(BaseCommand):
         person = services.create_person(
             username=username, password=PASSWORD, name=name, email=f"{username}@trust.example", **kw
         )
+        # The demo's staff have chosen English already; a visitor is asked at their first sign-in.
+        services.set_language(person=person, language="en")
         if cleared:
             # "dbs": only the check a lead records; the rest the person signs online (SPEC §19).
             kinds = ("dbs",) if cleared == "dbs" else ("dbs", "confidentiality", "briefing")
