@@ -243,7 +243,7 @@ def build_event(item: EventData) -> Event:
 # or a deploy does not pay icalendar's serialisation again. A pure function of the data, so a
 # remembered event's bytes are the ones icalendar would write now.
 EVENT_FORMAT = "v1"
-_remembered: dict[tuple[EventData, str], bytes] = {}
+_remembered: dict[tuple[EventData, tuple[str, str]], bytes] = {}
 REMEMBER_IN_PROCESS = 20_000
 
 
@@ -257,8 +257,8 @@ def events_bytes(items: list[EventData], *, stored: bool) -> list[bytes]:
     from .models import FeedEvent
 
     # Events are written in the reader's language: it is part of what they are remembered by.
-    site_url = (settings.SITE_URL, translation.get_language())
-    found = {item: _remembered[(item, site_url)] for item in items if (item, site_url) in _remembered}
+    memo = (settings.SITE_URL, translation.get_language())
+    found = {item: _remembered[(item, memo)] for item in items if (item, memo) in _remembered}
     missing = {event_key(item, settings.SITE_URL): item for item in items if item not in found}
     if missing and not stored:
         found.update((item, build_event(item).to_ical()) for item in missing.values())
@@ -272,10 +272,10 @@ def events_bytes(items: list[EventData], *, stored: bool) -> list[bytes]:
         )
         found.update((missing[key], body) for key, body in made.items())
     for item, body in found.items():
-        if (item, site_url) not in _remembered:
+        if (item, memo) not in _remembered:
             if len(_remembered) >= REMEMBER_IN_PROCESS:
                 del _remembered[next(iter(_remembered))]  # the oldest first
-            _remembered[(item, site_url)] = body
+            _remembered[(item, memo)] = body
     return [found[item] for item in items]
 
 

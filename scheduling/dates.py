@@ -33,19 +33,19 @@ def day_year(value: date) -> str:
     return written(value, "D j M Y")
 
 
-def moment(value: datetime) -> str:
-    """A local time with its day: "Sat 5 Dec 2026, 19:00"."""
-    return written(value, "D j M Y, H:i")
+def moment(value: datetime, *, year: bool = True) -> str:
+    """A local time with its day: "Sat 5 Dec 2026, 19:00" (or "Sat 5 Dec, 19:00")."""
+    return written(value, "D j M Y, H:i" if year else "D j M, H:i")
 
 
-def span(start: datetime, end: datetime) -> str:
-    """Local start and end, the date written once when they share it:
-    "Sat 5 Dec 2026, 19:00 to Sun 6 Dec, 07:00" or "Sat 5 Dec 2026, 07:00 to 19:00"."""
+def span(start: datetime, end: datetime, *, year: bool = True) -> str:
+    """Local start and end, each date written once: "Sat 5 Dec 2026, 19:00 to Sun 6 Dec, 07:00", or
+    "Sat 5 Dec 2026, 07:00 to 19:00" when they share it; `year=False` under a heading that has the year."""
     if start.date() == end.date():
         end_words = written(end, "H:i")
     else:
         end_words = written(end, "D j M, H:i")
-    return translation.gettext("%(start)s to %(end)s") % {"start": moment(start), "end": end_words}
+    return translation.gettext("%(start)s to %(end)s") % {"start": moment(start, year=year), "end": end_words}
 
 
 def date_range(first: date, last: date) -> str:

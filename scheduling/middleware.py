@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext
 
@@ -115,7 +115,7 @@ class ReadersLanguage:
         user = getattr(request, "user", None)
         signed_in = user is not None and user.is_authenticated
         if chosen and signed_in and request.method in ("GET", "HEAD"):
-            set_language(person=user, language=chosen)
+            set_language(person=user, language=chosen, now=timezone.now())
         if chosen:
             language = chosen
         elif request.path.startswith("/api/"):

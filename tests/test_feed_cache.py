@@ -99,7 +99,7 @@ def _cancel(world):
     [
         (_retime, "requester", b"DTSTART"),
         (_retime, "medic", b"DTSTART"),
-        (_crew_role, "lead", b"emt"),
+        (_crew_role, "lead", b"EMT"),
         (_rename_station_in_admin, "medic", b"Coalville Hub"),
         (_new_call_sign, "requester", b"DA39"),
         (_cancel, "lead", None),

@@ -51,6 +51,8 @@ def people(db, now):
     mo = make_person("mo", requester=True, name="Mo Mentor", email="mo@trust.example")
     mo.profile.staff_number = "S-MO-1"
     mo.profile.save(update_fields=["staff_number"])
+    for person in (rachel, mo):  # they chose English at an earlier sign-in
+        services.set_language(person=person, language="en", now=now)
     gone = make_person("gone", name="Gone Person", email="gone@trust.example")
     services.update_person(person=gone, now=now, is_active=False)
     return {"rachel": rachel, "mo": mo}
@@ -122,7 +124,9 @@ def sign_in_at_provider(browser, live_server, account):
 
 
 def whoami(page) -> str:
-    return page.inner_text(".nhsuk-header__account-item") if page.locator(".nhsuk-header__account-item").count() else ""
+    """The name in the header's account list (the language switch is there for everyone)."""
+    items = page.locator(".nhsuk-header__account-item:not(:has([data-language-switch]))")
+    return items.first.inner_text() if items.count() else ""
 
 
 @pytest.mark.parametrize("provider", ["claims_in_id_token", "defaults"], indirect=True)
@@ -205,7 +209,8 @@ def test_with_create_people_a_stranger_gets_an_account_with_no_roles(browser, li
     context, page = sign_in_at_provider(browser, live_server, "stranger")
     made = get_user_model().objects.get(email="stranger@trust.example")
     assert (made.profile.is_requester, made.is_staff, made.lead_of.exists()) == (False, False, False)
-    assert page.url == live_server.url + "/"
+    # Someone new is asked once which language they want, then goes on to the home page (SPEC §20).
+    assert page.url == live_server.url + "/language/?next=%2F"
     context.close()
 
 

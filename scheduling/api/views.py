@@ -148,7 +148,7 @@ class MeView(GenericAPIView):
     def patch(self, request):
         data = parse(s.MePatchSerializer, request)
         if "language" in data:
-            services.set_language(person=request.user, language=data["language"])
+            services.set_language(person=request.user, language=data["language"], now=timezone.now())
         if "reminders" in data:
             services.set_reminders(person=request.user, on=data["reminders"])
         if "consent_preference" in data:

@@ -187,15 +187,25 @@ def set_reminders(*, person, on: bool) -> None:
     person.profile.reminders = bool(on)
 
 
-def set_language(*, person, language: str) -> None:
-    """The language pages, e-mails and the feed are written in for this person (SPEC §20)."""
+def set_language(*, person, language: str, now: datetime) -> None:
+    """The language pages, e-mails and the feed are written in for this person (SPEC §20), with an audit
+    event on the person giving the old and the new language."""
     if language not in dict(settings.LANGUAGES):
         words = gettext("Choose %(choices)s.") % {"choices": " / ".join(name for _, name in settings.LANGUAGES)}
         raise Invalid(words, fields={"language": [words]})
     if person.profile.language == language:
         return
+    before = person.profile.language
     with write_transaction():
         Profile.objects.filter(pk=person.pk).update(language=language)
+        record_event(
+            booking=None,
+            subject=person,
+            actor=person,
+            action="language_changed",
+            now=now,
+            note=f"{before or '-'} -> {language}",
+        )
         # Their calendar feed is written in their language: the answer remembered for it no longer holds.
         FeedState.objects.filter(person_id=person.pk).delete()
     person.profile.language = language

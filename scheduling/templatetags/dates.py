@@ -23,3 +23,15 @@ def day_year(value):
 def when(shift):
     """ "Sat 5 Dec 2026, 19:00 to Sun 6 Dec, 07:00" in the station's time zone."""
     return dates.span(shift.local_starts_at, shift.local_ends_at)
+
+
+@register.filter
+def times(shift):
+    """ "Sat 5 Dec, 19:00 to Sun 6 Dec, 07:00": under a heading that gives the year."""
+    return dates.span(shift.local_starts_at, shift.local_ends_at, year=False)
+
+
+@register.filter
+def date_range(first, last):
+    """ "Mon 7 Dec to Fri 11 Dec 2026", the year once."""
+    return dates.date_range(first, last)

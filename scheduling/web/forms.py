@@ -25,8 +25,8 @@ class BoundedDateField(forms.DateField):
     def __init__(self, **kwargs):
         super().__init__(
             validators=[
-                MinValueValidator(date(2000, 1, 1), gettext("Choose a date from the year 2000 on.")),
-                MaxValueValidator(date(2100, 12, 31), gettext("Choose a date before the year 2101.")),
+                MinValueValidator(date(2000, 1, 1), gettext_lazy("Choose a date from the year 2000 on.")),
+                MaxValueValidator(date(2100, 12, 31), gettext_lazy("Choose a date before the year 2101.")),
             ],
             widget=forms.DateInput(attrs={"type": "date"}),
             **kwargs,

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.http import urlencode
 
 from .. import services
@@ -24,7 +24,7 @@ def choose_language(request):
     if request.method == "POST":
         language = request.POST.get("language")
         if language in dict(settings.LANGUAGES):
-            services.set_language(person=request.user, language=language)
+            services.set_language(person=request.user, language=language, now=timezone.now())
             translation.activate(language)
             return redirect(next_url)
     return render(

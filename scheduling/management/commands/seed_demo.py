@@ -74,7 +74,7 @@ class Command(BaseCommand):
             username=username, password=PASSWORD, name=name, email=f"{username}@trust.example", **kw
         )
         # The demo's staff have chosen English already; a visitor is asked at their first sign-in.
-        services.set_language(person=person, language="en")
+        services.set_language(person=person, language="en", now=timezone.now())
         if cleared:
             # "dbs": only the check a lead records; the rest the person signs online (SPEC §19).
             kinds = ("dbs",) if cleared == "dbs" else ("dbs", "confidentiality", "briefing")
