@@ -115,9 +115,12 @@ def is_night(starts_at: datetime, ends_at: datetime, tz) -> bool:
 
 
 def shift_label(call_sign: str, station_name: str, starts_at: datetime, ends_at: datetime, tz) -> str:
-    """e.g. 'DA12 night shift, Loughborough'."""
-    part = "night" if is_night(starts_at, ends_at, tz) else "day"
-    return f"{call_sign} {part} shift, {station_name}"
+    """e.g. 'DA12 night shift, Loughborough', in the active language."""
+    if is_night(starts_at, ends_at, tz):
+        words = gettext("%(call_sign)s night shift, %(station)s")
+    else:
+        words = gettext("%(call_sign)s day shift, %(station)s")
+    return words % {"call_sign": call_sign, "station": station_name}
 
 
 class ResourceKind(models.TextChoices):

@@ -117,14 +117,14 @@ def message(
     if audience == "crew":
         links = [
             (gettext("Give consent"), answers.link_for(person=person, booking=booking, role="crew", answer="give")),
-            ("Decline", answers.link_for(person=person, booking=booking, role="crew", answer="decline")),
+            (gettext("Decline"), answers.link_for(person=person, booking=booking, role="crew", answer="decline")),
         ]
     elif kind == "paperwork_needed":
         links = [(gettext("My paperwork"), settings.SITE_URL + reverse("web:paperwork"))]
     elif audience == "lead":
         links = [
-            ("Approve", answers.link_for(person=person, booking=booking, role="lead", answer="approve")),
-            ("Decline", answers.link_for(person=person, booking=booking, role="lead", answer="decline")),
+            (gettext("Approve"), answers.link_for(person=person, booking=booking, role="lead", answer="approve")),
+            (gettext("Decline"), answers.link_for(person=person, booking=booking, role="lead", answer="decline")),
         ]
     context = {
         "name": display_name(person),

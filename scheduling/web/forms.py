@@ -35,7 +35,10 @@ class BoundedDateField(forms.DateField):
 
 class ShiftSearchForm(forms.Form):
     station = forms.ModelChoiceField(
-        queryset=Station.objects.all(), required=False, empty_label=gettext_lazy("Any station")
+        queryset=Station.objects.all(),
+        required=False,
+        label=gettext_lazy("Station"),
+        empty_label=gettext_lazy("Any station"),
     )
     date_from = BoundedDateField(required=False, label=gettext_lazy("From"))
     date_to = BoundedDateField(required=False, label=gettext_lazy("To"))
@@ -221,7 +224,10 @@ class StationBookingsForm(forms.Form):
         choices=[("", gettext_lazy("Any state"))] + list(BookingStatus.choices),
     )
     resource = forms.ModelChoiceField(
-        queryset=Resource.objects.none(), required=False, empty_label=gettext_lazy("Any vehicle or desk")
+        queryset=Resource.objects.none(),
+        required=False,
+        label=gettext_lazy("Vehicle or desk"),
+        empty_label=gettext_lazy("Any vehicle or desk"),
     )
     observer = forms.CharField(required=False, max_length=100, label=gettext_lazy("Observer's name"))
 

@@ -59,11 +59,11 @@ def history_sentence(event, *, hidden: bool) -> str:
 
 STATES = {
     BookingStatus.PENDING: gettext_lazy("Waiting for approval"),
-    BookingStatus.APPROVED: "Approved",
+    BookingStatus.APPROVED: gettext_lazy("Approved"),
     BookingStatus.WAITLISTED: gettext_lazy("On the waiting list"),
-    BookingStatus.DECLINED: "Declined",
-    BookingStatus.CANCELLED: "Cancelled",
-    BookingStatus.EXPIRED: "Expired",
+    BookingStatus.DECLINED: gettext_lazy("Declined"),
+    BookingStatus.CANCELLED: gettext_lazy("Cancelled"),
+    BookingStatus.EXPIRED: gettext_lazy("Expired"),
 }
 
 
