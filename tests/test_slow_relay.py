@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -35,8 +36,6 @@ class SlowRelay:
 
 def test_three_workers_and_a_relay_slower_than_the_lease_send_each_notification_once(smtp, monkeypatch):
     smtp.down()
-    from aiosmtpd.controller import Controller
-
     smtp.controller = Controller(SlowRelay(smtp, 0.4), hostname="127.0.0.1", port=smtp.port)
     smtp.controller.start()
     # A batch of ten takes four seconds at this relay; its first lease runs out after one.

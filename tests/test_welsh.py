@@ -5,17 +5,22 @@ import io
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 import time_machine
 from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import models
 from django.test import Client
+from django.utils import translation
 from django.utils.translation import trans_real
 
 from scheduling import services
+from scheduling.api.messages import DRF_FIELD_MESSAGES
 from scheduling.models import AuditEvent, Booking, Notification
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
@@ -111,6 +116,18 @@ def test_an_api_error_keeps_its_code_with_a_welsh_detail(api, requester, night, 
     with_session = Client()
     with_session.force_login(requester)
     assert with_session.get("/api/v1/bookings/999999").json()["detail"].startswith("Does dim archeb")
+
+
+def test_the_apis_field_messages_are_welsh_too_drfs_own_included(api, requester, night):
+    answer = api(requester).post(
+        "/api/v1/bookings", {"shift": "one", "purpose": "x" * 3000}, format="json", HTTP_ACCEPT_LANGUAGE="cy"
+    )
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid"
+    fields = answer.json()["fields"]
+    assert fields["shift"] == ["Mae angen cyfanrif dilys."]
+    assert fields["purpose"][0].startswith("Sicrhewch nad oes gan y maes hwn fwy na")
+    with translation.override("cy"):
+        assert [m for m in DRF_FIELD_MESSAGES if translation.gettext(m) == m] == []
 
 
 def test_a_welsh_speaker_gets_e_mails_and_the_feed_in_welsh(smtp, requester, mentor, paramedic, night, book, now):
@@ -284,8 +301,6 @@ def test_every_page_email_and_feed_is_translated(client, db, pseudo_language, se
     for value in (settings.RIDEALONG_ORGANISATION, settings.RIDEALONG_CONTACT_EMAIL, settings.RIDEALONG_DPO_EMAIL):
         allowed.update(re.findall(r"[A-Za-z]{3,}", value))
     failures = {}
-    from django.contrib.auth import get_user_model
-
     people = get_user_model().objects.filter(username__in=["rachel", "mo", "una", "lee", "pat", "terry", "admin"])
     for person in people:
         client.force_login(person)
@@ -323,10 +338,6 @@ def test_every_page_email_and_feed_is_translated(client, db, pseudo_language, se
 
 def test_the_welsh_catalogue_is_complete():
     """Every string marked for translation has a Welsh text (makemessages would add any new one untranslated)."""
-    from pathlib import Path
-
-    from django.conf import settings
-
     text = (Path(settings.BASE_DIR) / "locale/cy/LC_MESSAGES/django.po").read_text()
     entries = text.split("\n\n")[1:]
     empty = [
