@@ -48,6 +48,12 @@ def span(start: datetime, end: datetime, *, year: bool = True) -> str:
     return translation.gettext("%(start)s to %(end)s") % {"start": moment(start, year=year), "end": end_words}
 
 
+def month(key: str) -> str:
+    """A report's month key ("2026-11") as a reader writes it: "Nov 2026", "Tachwedd 2026"."""
+    year, number = key.split("-")
+    return written(date(int(year), int(number), 1), "M Y")
+
+
 def date_range(first: date, last: date) -> str:
     if first == last:
         return day_year(first)

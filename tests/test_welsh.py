@@ -345,3 +345,14 @@ def test_the_welsh_catalogue_is_complete():
     ]
     assert not [e for e in entries if "#, fuzzy" in e]
     assert not empty, empty[:5]
+
+
+def test_the_station_report_writes_months_in_words_in_the_readers_language(client, lead, requester, night, book):
+    book(requester, night)
+    client.force_login(lead)
+    path = f"/lead/stations/{night.station_id}/report/"
+    english = client.get(path).content.decode()
+    assert "Oct 2026" in english and "2026-10" not in english
+    set_language(lead, "cy")
+    welsh = client.get(path).content.decode()
+    assert "Hydref 2026" in welsh and "2026-10" not in welsh

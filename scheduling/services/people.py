@@ -12,7 +12,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from .. import rules
+from .. import languages, rules
 from ..errors import ConflictOfInterest, Forbidden, Invalid, InvalidTransition, NotFound
 from ..models import (
     HELD_STATUSES,
@@ -190,7 +190,7 @@ def set_reminders(*, person, on: bool) -> None:
 def set_language(*, person, language: str, now: datetime) -> None:
     """The language pages, e-mails and the feed are written in for this person (SPEC §20), with an audit
     event on the person giving the old and the new language."""
-    if language not in dict(settings.LANGUAGES):
+    if not languages.supported(language):
         words = gettext("Choose %(choices)s.") % {"choices": " / ".join(name for _, name in settings.LANGUAGES)}
         raise Invalid(words, fields={"language": [words]})
     if person.profile.language == language:

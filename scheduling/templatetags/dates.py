@@ -32,6 +32,12 @@ def times(shift):
 
 
 @register.filter
+def month(key):
+    """ "2026-11" → "Nov 2026" (Welsh: "Tachwedd 2026")."""
+    return dates.month(key)
+
+
+@register.filter
 def date_range(first, last):
     """ "Mon 7 Dec to Fri 11 Dec 2026", the year once."""
     return dates.date_range(first, last)

@@ -8,7 +8,7 @@ from django.utils import timezone, translation
 from django.utils.http import urlencode
 
 from .. import services
-from ..languages import safe_next
+from ..languages import safe_next, supported
 
 
 def after_sign_in(person, url: str) -> str:
@@ -23,7 +23,7 @@ def choose_language(request):
     next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"), reverse("web:home"))
     if request.method == "POST":
         language = request.POST.get("language")
-        if language in dict(settings.LANGUAGES):
+        if supported(language):
             services.set_language(person=request.user, language=language, now=timezone.now())
             translation.activate(language)
             return redirect(next_url)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import access, rules, services
+from .. import access, dates, rules, services
 from ..errors import BookingError
 from ..models import Booking, BookingStatus, Clearance, Place, PlaceState, Station, display_name
 from ..reports import default_range, station_report
@@ -190,7 +190,7 @@ def report(request, station_id):
             "hosting_chart": bars(
                 [(row["name"], row["next_28_days"]) for row in hosting], limit=station.crew_hosting_limit
             ),
-            "month_chart": bars([(m["month"], m["approved"]) for m in months]),
+            "month_chart": bars([(dates.month(m["month"]), m["approved"]) for m in months]),
             "hosting": hosting,
             "months": months,
         },
