@@ -4,7 +4,7 @@ import os
 import re
 import shutil
 import zoneinfo
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -62,6 +62,13 @@ def story(db):
     for person in (lead, paramedic, technician, requester, mentor, una):
         services.set_language(person=person, language="en", now=timezone.now())
     return {"lead": lead, "paramedic": paramedic, "night": night, "requester": requester, "mentor": mentor}
+
+
+def fill_date(page, field_id, day):
+    """The NHS date input: day, month and year boxes."""
+    page.fill(f"#{field_id}_day", str(day.day))
+    page.fill(f"#{field_id}_month", str(day.month))
+    page.fill(f"#{field_id}_year", str(day.year))
 
 
 def answer_the_language_question(page):
@@ -383,8 +390,8 @@ def test_a_lead_records_a_clearance(browser, live_server, story):
     page = lee.go(f"/lead/stations/{story['night'].station_id}/clearances/")
     page.fill("#id_person", "una")
     page.check("text=DBS check")
-    page.fill("#id_valid_from", "2026-01-01")
-    page.fill("#id_valid_until", "2030-01-01")
+    fill_date(page, "id_valid_from", date(2026, 1, 1))
+    fill_date(page, "id_valid_until", date(2030, 1, 1))
     page.fill("#id_reference", "DBS-001234")
     page.click("button:has-text('Record the clearance')")
     page.wait_for_load_state()
@@ -436,7 +443,7 @@ def test_reflections_and_actions_after_a_past_shift(browser, live_server, story)
     page.wait_for_load_state()
     page.fill("form[action$='/actions/'] #id_text", "Visit the control room")
     page.select_option("#id_owner", str(story["mentor"].pk))
-    page.fill("#id_due_on", (day + timedelta(days=14)).isoformat())
+    fill_date(page, "id_due_on", day + timedelta(days=14))
     page.click("button:has-text('Add the action')")
     page.wait_for_load_state()
     assert rachel.axe() == []
@@ -557,8 +564,8 @@ def test_ask_for_a_date_then_the_lead_places_it_and_the_crew_consents_at_390_px(
     page = rachel.go("/ask/")
     day = night.local_date
     page.select_option("#id_station", str(night.station_id))
-    page.fill("#id_date_from", day.isoformat())
-    page.fill("#id_date_to", (day + timedelta(days=2)).isoformat())
+    fill_date(page, "id_date_from", day)
+    fill_date(page, "id_date_to", day + timedelta(days=2))
     page.check("input[name=time_of_day][value=night]")
     page.fill("#id_purpose", "See how the station shares its nights")
     page.click("button:has-text('Send request')")

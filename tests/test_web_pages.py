@@ -285,3 +285,22 @@ def test_the_consent_inbox_is_only_for_crew(signed_in, requester, paramedic, nig
     requester.profile.refresh_from_db()
     assert requester.profile.consent_preference == "ask"
     assert signed_in(paramedic).get("/crew/inbox/").status_code == 200
+
+
+def test_dates_are_entered_in_day_month_and_year_boxes_with_errors_that_say_what_to_do(signed_in, requester, night):
+    client = signed_in(requester)
+    page = client.get("/shifts/").content.decode()
+    assert 'class="nhsuk-date-input"' in page and 'name="date_from_day"' in page and 'type="date"' not in page
+    # The three boxes select the night of Saturday 10 October, and keep what was typed.
+    found = client.get("/shifts/", {"date_from_day": "10", "date_from_month": "10", "date_from_year": "2026"})
+    text = found.content.decode()
+    assert "DA12 night shift, Loughborough" in text and 'value="2026"' in text
+    # A date the calendar does not have, and one with a box left empty.
+    text = client.get(
+        "/shifts/", {"date_from_day": "31", "date_from_month": "2", "date_from_year": "2027"}
+    ).content.decode()
+    assert "Date must be a real date" in text and '<a href="#id_date_from_day">' in text
+    text = client.get("/shifts/", {"date_from_day": "10", "date_from_year": "2026"}).content.decode()
+    assert "Date must include a day, month and year" in text
+    # A link that gives the date whole, as scripts and bookmarks do, still works.
+    assert "DA12 night shift" in client.get("/shifts/", {"date_from": "2026-10-10"}).content.decode()

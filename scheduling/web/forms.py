@@ -19,8 +19,58 @@ from ..models import BookingStatus, ConsentPreference, Resource, ResourceKind, S
 User = get_user_model()
 
 
+class NhsDateInput(forms.MultiWidget):
+    """The NHS date input (SPEC §10): day, month and year boxes, not the browser's own date picker.
+
+    A single ISO value under the field's own name (`?date_from=2026-12-08`, as links and scripts send)
+    is read too."""
+
+    nhs_date_input = True
+    template_name = "django/forms/widgets/multiwidget.html"
+
+    def __init__(self, attrs=None):
+        box = {"inputmode": "numeric"}
+        super().__init__(
+            {
+                "day": forms.TextInput({**box, "maxlength": 2}),
+                "month": forms.TextInput({**box, "maxlength": 2}),
+                "year": forms.TextInput({**box, "maxlength": 4}),
+            },
+            attrs,
+        )
+
+    def decompress(self, value):
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                return [None, None, None]
+        if isinstance(value, date):
+            return [value.day, value.month, value.year]
+        return [None, None, None]
+
+    def id_for_label(self, id_):
+        # The error summary and the legend lead to the day box, as the design system's pattern does.
+        return f"{id_}_day" if id_ else id_
+
+    def value_from_datadict(self, data, files, name):
+        if data.get(name):
+            return data.get(name)
+        return super().value_from_datadict(data, files, name)
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data and super().value_omitted_from_data(data, files, name)
+
+
 class BoundedDateField(forms.DateField):
-    """A date a schedule can hold: far-off years are refused rather than overflowing date arithmetic."""
+    """A date a schedule can hold, entered in the NHS date input; far-off years are refused rather than
+    overflowing date arithmetic, and errors say what to do in the content guide's words."""
+
+    widget = NhsDateInput
+    default_error_messages = {
+        "invalid": gettext_lazy("Date must be a real date"),
+        "incomplete": gettext_lazy("Date must include a day, month and year"),
+    }
 
     def __init__(self, **kwargs):
         super().__init__(
@@ -28,9 +78,24 @@ class BoundedDateField(forms.DateField):
                 MinValueValidator(date(2000, 1, 1), gettext_lazy("Choose a date from the year 2000 on.")),
                 MaxValueValidator(date(2100, 12, 31), gettext_lazy("Choose a date before the year 2101.")),
             ],
-            widget=forms.DateInput(attrs={"type": "date"}),
             **kwargs,
         )
+
+    def to_python(self, value):
+        if isinstance(value, list | tuple):
+            parts = [str(part or "").strip() for part in value]
+            if not any(parts):
+                return None
+            if not all(parts):
+                raise forms.ValidationError(self.error_messages["incomplete"], code="incomplete")
+            day, month, year = parts
+            if not (day.isdigit() and month.isdigit() and year.isdigit() and len(year) == 4):
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+            try:
+                return date(int(year), int(month), int(day))
+            except ValueError:
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return super().to_python(value)
 
 
 class ShiftSearchForm(forms.Form):
