@@ -6,6 +6,8 @@ Every generated request, valid or malformed, must get a non-5xx answer that matc
 import os
 import subprocess
 import sys
+import zoneinfo
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from tests.live import PASSWORD, call, demo_server
 
 ST = Path(sys.executable).with_name("st")
+LONDON = zoneinfo.ZoneInfo("Europe/London")
 
 pytestmark = [
     pytest.mark.once_per_ci("sqlite"),  # its server runs on SQLite whatever the pass
@@ -23,6 +26,11 @@ pytestmark = [
 # The unpinned admin run signs in as an admin of its own: the pinned one edits person 1, the demo admin,
 # and a new password (or deactivation) there rightly ends every token that admin holds.
 PASSES = [("rachel", True), ("lee", True), ("auditor", False), ("admin", True)]
+
+
+def starts_at_19_in_london(shift: dict) -> bool:
+    """A night by the station's clock, whatever the season (19:00 in London is 18:00 UTC in summer)."""
+    return datetime.fromisoformat(shift["starts_at"].replace("Z", "+00:00")).astimezone(LONDON).hour == 19
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +51,7 @@ def server(tmp_path_factory):
         }
         # Give the pinned id 1 a booking to act on: the first open DA12 night at Loughborough.
         shifts = call(base + "/api/v1/shifts?available=true&station=1&page_size=200", token=tokens["rachel"])
-        night = next(s for s in shifts["results"] if s["starts_at"][11:13] == "19" and s["resource"] == 1)
+        night = next(s for s in shifts["results"] if starts_at_19_in_london(s) and s["resource"] == 1)
         call(
             base + "/api/v1/bookings",
             {"shift": night["id"], "observers": [2, 3], "purpose": "Fuzzing"},
