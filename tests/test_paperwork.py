@@ -197,3 +197,33 @@ def test_the_booking_page_queue_and_one_tap_page_show_the_paperwork_gate(
     sign(director, "briefing", documents, now)
     with time_machine.travel(now, tick=False):
         assert "still has to sign" not in client.get(f"/bookings/{booking.pk}/").content.decode()
+
+
+def test_a_dbs_check_ending_before_a_held_booking_is_reminded_with_who_records_it(
+    smtp, director, documents, requester, lead, night, now
+):
+    """Kinds not signed online (a DBS check) are recorded by a lead: the reminder names the station's leads,
+    has no link to sign, and comes only while a held booking needs the clearance (SPEC §19)."""
+    from scheduling.delivery import deliver_batch, process_due
+
+    dbs = Clearance.objects.get(person=director, kind="dbs")
+    dbs.valid_until = date(2026, 11, 4)  # it covers the night of 10 October, then ends
+    dbs.save(update_fields=["valid_until"])
+    at = local(2026, 10, 5, 9)  # 30 days before it ends, five before the night
+
+    def run():
+        process_due(now=at)
+        while deliver_batch(now=at)[0]:
+            pass
+        return [m for m in smtp.to(director.email) if "ends on" in m["Subject"]]
+
+    assert run() == []  # no booking needs it: nothing to say
+    for kind in ("confidentiality", "briefing"):
+        sign(director, kind, documents, now)
+    services.request_booking(
+        actor=requester, shift_id=night.pk, observer_ids=[director.pk], purpose="Mentoring", now=now
+    )
+    (mail,) = run()
+    assert "DBS check" in mail["Subject"] and "4 Nov 2026" in mail["Subject"]
+    text = mail.get_body(("plain",)).get_content()
+    assert "A station lead records its renewal: ask Lee Lead." in text and "/paperwork/" not in text

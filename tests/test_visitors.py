@@ -7,11 +7,14 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.test import Client
+from django.urls import reverse
 
 from scheduling.delivery import deliver_batch
 from scheduling.errors import Forbidden, RuleViolation
+from scheduling.middleware import VISITOR_PAGES
 from scheduling.models import AuditEvent, Invitation
 from scheduling.services import visitors
+from scheduling.web import urls as web_urls
 
 LINK = re.compile(r"http://127\.0\.0\.1:8000(/invite/[^/\s]+/)")
 
@@ -161,3 +164,21 @@ def test_every_api_route_outside_a_visitors_corner_answers_404(api, invited, nig
                 if answer.status_code == 405:
                     continue
                 assert answer.json()["code"] == "not_found", (route.name, method)
+
+
+def test_every_page_outside_a_visitors_corner_answers_404(invited, night, now):
+    """The pages' side of the matrix above: every named page not on the visitor's list is not there,
+    to GET or POST."""
+    page = Client()
+    page.force_login(invited.person)
+    checked = 0
+    for pattern in web_urls.urlpatterns:
+        if pattern.name in VISITOR_PAGES:
+            continue
+        args = {name: ("x" if name == "token" else 1) for name in pattern.pattern.converters}
+        path = reverse(f"web:{pattern.name}", kwargs=args)
+        with time_machine.travel(now, tick=False):
+            assert page.get(path).status_code == 404, path
+            assert page.post(path).status_code == 404, path
+        checked += 1
+    assert checked >= 20
