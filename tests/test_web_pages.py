@@ -304,3 +304,18 @@ def test_dates_are_entered_in_day_month_and_year_boxes_with_errors_that_say_what
     assert "Date must include a day, month and year" in text
     # A link that gives the date whole, as scripts and bookmarks do, still works.
     assert "DA12 night shift" in client.get("/shifts/", {"date_from": "2026-10-10"}).content.decode()
+
+
+def test_the_success_banner_says_what_is_true_for_the_bookings_state(signed_in, requester, lead, paramedic, night):
+    booking = services.request_booking(actor=requester, shift_id=night.pk, purpose="x", now=NOW)
+    approved = signed_in(lead).post(f"/bookings/{booking.pk}/approve/", follow=True).content.decode()
+    assert "nhsuk-notification-banner--success" in approved
+    assert "Approved. The ride-along is confirmed once it has every crew member&#x27;s consent." in approved
+    given = signed_in(paramedic).post(f"/bookings/{booking.pk}/consent/", {"decision": "give"}, follow=True)
+    text = given.content.decode()
+    assert "Consent given. The ride-along is confirmed." in text  # the last consent: it is approved now
+    booking.refresh_from_db()
+    assert booking.status == "approved"
+    # A refused action says so in a banner of its own colour.
+    again = signed_in(lead).post(f"/bookings/{booking.pk}/approve/", follow=True).content.decode()
+    assert "ra-message--error" in again and "There is a problem" in again

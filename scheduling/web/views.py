@@ -126,7 +126,7 @@ def request_booking(request, shift_id):
         return render(request, "web/not_found.html", status=404)
     shift.seats_free = rules.seats_free(shift)
     if not request.user.profile.is_requester:
-        messages.error(request, "Only requesters can ask for ride-alongs. Ask an admin to make you one.")
+        messages.error(request, gettext("Only requesters can ask for ride-alongs. Ask an admin to make you one."))
         return redirect("web:shifts")
     form = BookingRequestForm(
         request.POST or None, requester=request.user, initial={"include_me": True, "allow_waitlist": True}
@@ -146,7 +146,7 @@ def request_booking(request, shift_id):
             _attach(form, error)
         else:
             if booking.status == BookingStatus.WAITLISTED:
-                messages.info(request, "The shift is full, so your request is on the waiting list.")
+                messages.info(request, gettext("The shift is full, so your request is on the waiting list."))
             else:
                 messages.success(request, gettext("Request sent. The crew and the station lead have been asked."))
             return redirect("web:booking", pk=booking.pk)
@@ -355,14 +355,16 @@ def learning_log(request):
     return render(request, "web/learning.html", context)
 
 
-def _act(request, pk, action, success: str):
+def _act(request, pk, action, success):
+    """Run `action` on the reader's booking; `success` is the banner's words, or makes them from the booking
+    as the action left it, so that they are true for its state."""
     try:
         booking = access.access_booking(request.user, pk)
-        action(booking)
+        after = action(booking)
     except BookingError as error:
         messages.error(request, error.detail)
     else:
-        messages.success(request, success)
+        messages.success(request, success(after) if callable(success) else success)
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
@@ -389,25 +391,51 @@ def booking_action(form_class, service, success):
         data = {} if form_class is None else _valid(form_class(request.POST), request, pk)
         if data is None:
             return redirect("web:booking", pk=pk)
-        message = success(data) if callable(success) else success
+        message = (lambda booking: success(data, booking)) if callable(success) else success
         return _act(request, pk, lambda b: service(booking_id=b.pk, actor=request.user, now=_now(), **data), message)
 
     return view
 
 
-CONSENT_ANSWERS = {
-    "give": gettext_lazy("Consent given. Thank you."),
-    "decline": gettext_lazy("Declined. Only the station's leads see it was you."),
-    "withdraw": gettext_lazy("Consent withdrawn."),
-}
-approve = booking_action(
-    None,
-    services.approve_booking,
-    gettext_lazy("Approved. The booking is confirmed once every crew member has consented."),
-)
+def still_to_come(booking) -> str:
+    """What an approved-by-the-lead or consented booking still waits for, in words; empty once confirmed."""
+    if booking.status == BookingStatus.APPROVED:
+        return ""
+    waits = []
+    if not booking.lead_approved:
+        waits.append(gettext("the station's approval"))
+    if booking.consents.filter(state=ConsentState.PENDING).exists():
+        waits.append(gettext("every crew member's consent"))
+    if services.bookings.paperwork_outstanding(booking):
+        waits.append(gettext("the observers' signed paperwork"))
+    return gettext(" and ").join(waits)
+
+
+def approved_words(data, booking) -> str:
+    waiting = still_to_come(booking)
+    if not waiting:
+        return gettext("Approved. The ride-along is confirmed and everyone has been told.")
+    return gettext("Approved. The ride-along is confirmed once it has %(what)s.") % {"what": waiting}
+
+
+def consent_words(data, booking) -> str:
+    if data["decision"] == "decline":
+        return gettext("Declined. Only the station's leads see it was you.")
+    if data["decision"] == "withdraw":
+        return gettext("Consent withdrawn. The requester and the observers have been told it is off.")
+    if booking.status == BookingStatus.APPROVED:
+        return gettext("Consent given. The ride-along is confirmed.")
+    return gettext("Consent given. Thank you: the ride-along is confirmed once it has %(what)s.") % {
+        "what": still_to_come(booking)
+    }
+
+
+approve = booking_action(None, services.approve_booking, approved_words)
 decline = booking_action(ReasonForm, services.decline_booking, gettext_lazy("Declined. The requester has been told."))
-cancel = booking_action(OptionalReasonForm, services.cancel_booking, "Cancelled.")
-consent = booking_action(ConsentForm, services.respond_to_booking, lambda data: CONSENT_ANSWERS[data["decision"]])
+cancel = booking_action(
+    OptionalReasonForm, services.cancel_booking, gettext_lazy("Cancelled. Everyone involved has been told.")
+)
+consent = booking_action(ConsentForm, services.respond_to_booking, consent_words)
 
 
 def _queue(person):
@@ -515,7 +543,7 @@ def api_tokens(request):
         try:
             accounts.revoke_api_token(person=person, token_id=int(request.POST["revoke"]))
         except (BookingError, ValueError):
-            messages.error(request, "That token was already revoked.")
+            messages.error(request, gettext("That token was already revoked."))
         else:
             messages.success(request, gettext("The token no longer works."))
         return redirect("web:api-tokens")
