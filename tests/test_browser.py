@@ -657,6 +657,67 @@ def test_the_programme_chart_is_readable_at_320_px(browser, live_server, story):
     cora.close()
 
 
+SPLIT_WORDS = """
+() => {
+  const found = [];
+  for (const box of document.querySelectorAll('main th, main td, main h1, main h2, main h3, main .nhsuk-tag')) {
+    if (box.getBoundingClientRect().width < 2) continue;  // visually hidden (a stacked table's headers)
+    const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.data.matchAll(/[A-Za-z\u00c0-\u017f']{4,}/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        if (range.getClientRects().length > 1) found.push(match[0]);
+      }
+    }
+  }
+  return found;
+}
+"""
+
+
+def split_words(page) -> list[str]:
+    """Words in headings, table cells and tags that the page breaks across two lines (SPEC §10)."""
+    return page.evaluate(SPLIT_WORDS)
+
+
+def test_the_station_report_reads_at_320_px_with_months_in_words_and_whole_words_in_its_tables(
+    browser, live_server, story
+):
+    # A purpose with no spaces, the longest a cell can be given, presses on every other column.
+    # An observer whose name has no spaces, and a purpose that has none either, press on every other column.
+    long_name = make_person(name="Wolfeschlegelsteinhausenbergerdorff-Featherstonehaugh-Cholmondeley")
+    services.request_booking(
+        actor=story["requester"],
+        shift_id=story["night"].pk,
+        observer_ids=[story["requester"].pk, long_name.pk],
+        purpose="x" * 300,
+        now=timezone.now(),
+    )
+    lee = Visitor(browser, live_server.url, "lee", width=320)
+    page = lee.go(f"/lead/stations/{story['night'].station_id}/report/")
+    sizes = page.evaluate(
+        "[...document.querySelectorAll('.ra-chart svg')].map(svg =>"
+        " 12 * svg.getBoundingClientRect().width / svg.viewBox.baseVal.width)"
+    )
+    assert sizes and min(sizes) >= 12, sizes
+    assert not scrolls_sideways(page)
+    assert split_words(page) == []
+    assert not lee.axe()
+    lee.close()
+    for width in (700, 1280):
+        wide = Visitor(browser, live_server.url, "lee", width=width)
+        for path in (
+            f"/lead/stations/{story['night'].station_id}/report/",
+            f"/lead/stations/{story['night'].station_id}/bookings/",
+            "/lead/queue/",
+        ):
+            page = wide.go(path)
+            assert split_words(page) == [], (width, path)
+        wide.close()
+
+
 def test_a_visitor_is_invited_named_signs_their_paperwork_and_the_ride_along_is_approved_at_390_px(
     browser, live_server, story, settings
 ):

@@ -150,8 +150,9 @@ def waiting_list(request, station_id):
     return render(request, "web/lead/waiting.html", {"station": station, "shifts": list(shifts.values())})
 
 
-def bars(rows: list[tuple[str, int]], *, limit: int | None = None, width: int = 300) -> dict:
-    """An SVG bar chart drawn on the server: one bar a row, the limit as a line."""
+def bars(rows: list[tuple[str, int]], *, limit: int | None = None, width: int = 110) -> dict:
+    """An SVG bar chart drawn on the server: one bar a row, the limit as a line. Drawn 280 units wide
+    (labels 150, bars up to 110, the count after), so on a 320 px phone its 12-unit text is 12 px or more."""
     top = max([count for _, count in rows] + [limit or 0, 1])
     step = 22
     return {
