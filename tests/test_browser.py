@@ -59,9 +59,17 @@ def story(db):
     mentor = make_person("mo", name="Mo Mentor", requester=True)
     una = make_person("una", name="Una Uncleared", requester=True, cleared=False)
     # As in the demo, the cast chose English long ago; someone new is asked at sign-in (Visitor answers).
-    for person in (lead, paramedic, technician, requester, mentor, una):
+    cast = (lead, paramedic, technician, requester, mentor, una)
+    for person in cast:
         services.set_language(person=person, language="en", now=timezone.now())
-    return {"lead": lead, "paramedic": paramedic, "night": night, "requester": requester, "mentor": mentor}
+    return {
+        "cast": cast,
+        "lead": lead,
+        "paramedic": paramedic,
+        "night": night,
+        "requester": requester,
+        "mentor": mentor,
+    }
 
 
 def fill_date(page, field_id, day):
@@ -230,7 +238,10 @@ PAGES = {
 }
 
 
-def _every_page(browser, live_server, story, width, shoot=None):
+def _every_page(browser, live_server, story, width, shoot=None, language="en"):
+    """Every page of PAGES as its persona, in `language`, checked with axe-core (and shot when asked)."""
+    for person in story["cast"]:
+        services.set_language(person=person, language=language, now=timezone.now())
     booking = services.request_booking(
         actor=story["requester"],
         shift_id=story["night"].pk,
@@ -241,7 +252,7 @@ def _every_page(browser, live_server, story, width, shoot=None):
     found = {}
     anonymous = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
     page = anonymous.new_page()
-    page.goto(live_server.url + "/sign-in/")
+    page.goto(f"{live_server.url}/sign-in/?lang={language}")
     page.add_script_tag(path=str(AXE))
     violations = page.evaluate(
         "async () => (await axe.run()).violations.filter("
@@ -256,7 +267,7 @@ def _every_page(browser, live_server, story, width, shoot=None):
         for path in paths:
             path = path.format(night=story["night"].pk, booking=booking.pk, station=story["night"].station_id)
             if path == "new-calendar-link":
-                visitor.go("/calendar/").click("button:has-text('Make')")
+                visitor.go("/calendar/").click("button[name=action][value=create]")
                 visitor.page.wait_for_url(re.compile("/calendar/new/$"))
                 path = "/calendar/new/"
             else:
@@ -270,9 +281,10 @@ def _every_page(browser, live_server, story, width, shoot=None):
 
 # The two sweeps are the longest browser tests: CI runs them in the SQLite pass, beside the rest.
 @pytest.mark.once_per_ci("sqlite")
-@pytest.mark.parametrize("width", [320, 1280])
-def test_every_page_has_no_serious_accessibility_violations(browser, live_server, story, width):
-    found = _every_page(browser, live_server, story, width)
+# At 320 px in Welsh, whose words are longer; at 1280 px in English.
+@pytest.mark.parametrize(("width", "language"), [(320, "cy"), (1280, "en")])
+def test_every_page_has_no_serious_accessibility_violations(browser, live_server, story, width, language):
+    found = _every_page(browser, live_server, story, width, language=language)
     assert {page: v for page, v in found.items() if v} == {}
 
 
@@ -777,8 +789,8 @@ def test_a_visitor_is_invited_named_signs_their_paperwork_and_the_ride_along_is_
 
 @pytest.mark.once_per_ci("sqlite")
 def test_every_page_in_welsh_at_320_px(browser, live_server, story):
-    """SPEC §20 with §10: in Welsh (longer words) every page says lang="cy", scrolls not sideways at 320 px,
-    has no serious axe finding and, with the CSP in force, logs no console error."""
+    """SPEC §20 with §10: in Welsh (longer words) every page says lang="cy", scrolls not sideways at 320 px and,
+    with the CSP in force, logs no console error (axe-core walks the same pages in Welsh at 320 px above)."""
     booking = services.request_booking(
         actor=story["requester"],
         shift_id=story["night"].pk,
@@ -786,24 +798,15 @@ def test_every_page_in_welsh_at_320_px(browser, live_server, story):
         purpose="Deall sut mae shifftiau nos yn gweithio",
         now=timezone.now(),
     )
-    for person in (story["requester"], story["lead"], story["paramedic"]):
+    for person in story["cast"]:
         services.set_language(person=person, language="cy", now=timezone.now())
-    found, problems = {}, []
+    problems = []
     for username, paths in PAGES.items():
         paths = [
             p.format(night=story["night"].pk, booking=booking.pk, station=story["night"].station_id) for p in paths
         ]
-        paths = [p for p in paths if p.startswith("/")]
-        visitor = Visitor(browser, live_server.url, username, width=320)
-        for path in paths:
-            page = visitor.go(path)
-            assert page.evaluate("document.documentElement.lang") == "cy", path
-            assert not scrolls_sideways(page), path
-            if visitor.axe():
-                found[f"{username} {path}"] = visitor.axe()
-        visitor.close()
-        # The same pages with the CSP in force, listening to the console.
         context = browser.new_context(viewport={"width": 320, "height": 800})
+        # The NHS font host is allowed by the CSP but not reachable from here: answer its fonts empty.
         context.route("https://assets.nhs.uk/**", lambda route: route.fulfill(status=200, body=b""))
         page = context.new_page()
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -813,9 +816,10 @@ def test_every_page_in_welsh_at_320_px(browser, live_server, story):
         page.fill("#id_password", "pw-" + username + "-battery-horse-staple")
         page.click("button[type=submit]")
         page.wait_for_url(f"{live_server.url}/")
-        for path in paths:
+        for path in [p for p in paths if p.startswith("/")]:
             page.goto(live_server.url + path)
             page.wait_for_load_state("networkidle")
+            assert page.evaluate("document.documentElement.lang") == "cy", path
+            assert not scrolls_sideways(page), path
             assert not problems, (path, problems)
         context.close()
-    assert found == {}
