@@ -16,6 +16,7 @@ from tests.live import PASSWORD, call, demo_server
 
 ST = Path(sys.executable).with_name("st")
 LONDON = zoneinfo.ZoneInfo("Europe/London")
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
     pytest.mark.once_per_ci("sqlite"),  # its server runs on SQLite whatever the pass
@@ -99,7 +100,7 @@ def runs(server):
             stderr=subprocess.STDOUT,
             text=True,
             cwd=folder,
-            env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "PYTHONPATH": str(ROOT)},
         )
         started[(persona, pinned)] = (process, output)
     yield started

@@ -75,7 +75,7 @@ def test_the_hosting_report_draws_bars_and_the_same_numbers(client, lead, statio
     client.force_login(lead)
     page = client.get(f"/lead/stations/{station.pk}/report/").content.decode()
     assert "<svg" in page and "Pat Paramedic: 1" in page
-    assert "<td>1 of 4</td>" in page
+    assert "Next 28 days </span>1 of 4</td>" in page
 
 
 def test_a_lead_records_a_clearance_and_sees_who_is_not_covered(client, lead, station, requester, night, una_booked):
